@@ -1,0 +1,78 @@
+#include "base/strings.h"
+
+#include <gtest/gtest.h>
+
+#include "base/clock.h"
+#include "base/coding.h"
+
+namespace iothub {
+namespace {
+
+TEST(UrlEncodeTest, EncodesReservedAndSpaceAsPercent20) {
+  EXPECT_EQ(UrlEncode("a b/c=d&e+f%"), "a%20b%2Fc%3Dd%26e%2Bf%25");
+  EXPECT_EQ(UrlEncode("AZaz09-._~"), "AZaz09-._~");
+}
+
+TEST(UrlDecodeTest, DecodesAndKeepsPlus) {
+  std::string out;
+  ASSERT_TRUE(UrlDecode("a%20b%2fc+d", &out));
+  EXPECT_EQ(out, "a b/c+d");
+  EXPECT_FALSE(UrlDecode("%2", &out));
+  EXPECT_FALSE(UrlDecode("%zz", &out));
+}
+
+TEST(StringsTest, CaseInsensitive) {
+  EXPECT_TRUE(EqualsIgnoreCase("/Messages/DeviceBound", "/messages/devicebound"));
+  EXPECT_FALSE(EqualsIgnoreCase("abc", "abd"));
+  EXPECT_TRUE(StartsWithIgnoreCase("HOST/devices/x", "host/"));
+  EXPECT_EQ(Split("a&&b", '&').size(), 3u);
+}
+
+TEST(StableHashTest, IsStable) {
+  // FNV-1a 64 of "a" is a published constant; partitioning must not change between builds.
+  EXPECT_EQ(StableHash("a"), 0xaf63dc4c8601ec8cull);
+}
+
+TEST(Iso8601Test, FormatsAndParses) {
+  Timestamp t = FromUnixMillis(1714557600123);
+  EXPECT_EQ(FormatIso8601(t), "2024-05-01T10:00:00.1230000Z");
+  Timestamp back;
+  ASSERT_TRUE(ParseIso8601("2024-05-01T10:00:00.1230000Z", &back));
+  EXPECT_EQ(back, t);
+  ASSERT_TRUE(ParseIso8601("2024-05-01T10:00:00Z", &back));
+  EXPECT_EQ(ToUnixMillis(back), 1714557600000);
+  EXPECT_FALSE(ParseIso8601("2024-05-01 10:00:00Z", &back));
+  EXPECT_FALSE(ParseIso8601("2024-13-01T10:00:00Z", &back));
+  EXPECT_FALSE(ParseIso8601("2024-05-01T10:00:00", &back));
+}
+
+TEST(CodingTest, RoundTripsAndRejectsTruncation) {
+  std::string s;
+  PutFixed64BE(&s, 0x0102030405060708ull);
+  PutVarint64(&s, 300);
+  PutLengthPrefixed(&s, "hello");
+  Decoder d(s);
+  uint64_t a, b;
+  std::string c;
+  ASSERT_TRUE(d.GetFixed64BE(&a));
+  ASSERT_TRUE(d.GetVarint64(&b));
+  ASSERT_TRUE(d.GetLengthPrefixed(&c));
+  EXPECT_EQ(a, 0x0102030405060708ull);
+  EXPECT_EQ(b, 300u);
+  EXPECT_EQ(c, "hello");
+  EXPECT_TRUE(d.done());
+  Decoder truncated(std::string_view(s).substr(0, s.size() - 1));
+  ASSERT_TRUE(truncated.GetFixed64BE(&a));
+  ASSERT_TRUE(truncated.GetVarint64(&b));
+  EXPECT_FALSE(truncated.GetLengthPrefixed(&c));
+}
+
+TEST(CodingTest, BigEndianSortsNumerically) {
+  std::string a, b;
+  PutFixed64BE(&a, 255);
+  PutFixed64BE(&b, 256);
+  EXPECT_LT(a, b);
+}
+
+}  // namespace
+}  // namespace iothub
