@@ -1,0 +1,203 @@
+#include "core/auth/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include "base/crypto.h"
+#include "storage/memory/memory_store.h"
+
+namespace iothub::core::auth {
+namespace {
+
+using storage::MemoryStore;
+
+TEST(PolicyStoreTest, FirstStartCreatesTheFiveDefaultsDurably) {
+  MemoryStore store;
+  PolicyStore policies(store);
+  ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+
+  std::vector<SharedAccessPolicy> list = policies.List();
+  ASSERT_EQ(list.size(), 5u);
+  std::set<std::string> names;
+  std::set<std::string> keys;
+  for (const SharedAccessPolicy& p : list) {
+    names.insert(p.name);
+    keys.insert(p.primary_key);
+    keys.insert(p.secondary_key);
+    ASSERT_TRUE(Base64Decode(p.primary_key));
+    EXPECT_EQ(Base64Decode(p.primary_key)->size(), 32u);
+    EXPECT_EQ(Base64Decode(p.secondary_key)->size(), 32u);
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"device", "iothubowner", "registryRead",
+                                          "registryReadWrite", "service"}));
+  EXPECT_EQ(keys.size(), 10u) << "every key is fresh";
+  EXPECT_EQ(policies.Find("iothubowner")->rights,
+            uint32_t{kRegistryRead | kRegistryWrite | kServiceConnect | kDeviceConnect});
+  EXPECT_EQ(policies.Find("service")->rights, uint32_t{kServiceConnect});
+  EXPECT_EQ(policies.Find("device")->rights, uint32_t{kDeviceConnect});
+  EXPECT_EQ(policies.Find("registryRead")->rights, uint32_t{kRegistryRead});
+  EXPECT_EQ(policies.Find("registryReadWrite")->rights, uint32_t{kRegistryRead | kRegistryWrite});
+
+  // Durable: committed with kSync, and really in the table.
+  EXPECT_EQ(store.stats().syncs, 1u);
+  Result<storage::TableEntry> stored = store.Get(kPoliciesTable, "service");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(*DecodePolicy(stored->value), *policies.Find("service"));
+}
+
+TEST(PolicyStoreTest, LaterStartsReuseTheStoredKeys) {
+  MemoryStore store;
+  std::vector<SharedAccessPolicy> first;
+  {
+    PolicyStore policies(store);
+    ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+    first = policies.List();
+  }
+  uint64_t commits = store.stats().commits;
+  PolicyStore reopened(store);
+  ASSERT_TRUE(reopened.LoadOrCreateDefaults().ok());
+  EXPECT_EQ(reopened.List(), first);
+  ASSERT_TRUE(reopened.LoadOrCreateDefaults().ok());
+  EXPECT_EQ(reopened.List(), first);
+  EXPECT_EQ(store.stats().commits, commits) << "nothing rewritten";
+}
+
+TEST(PolicyStoreTest, NamesAreCaseSensitive) {
+  MemoryStore store;
+  PolicyStore policies(store);
+  ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+  EXPECT_TRUE(policies.Find("registryRead"));
+  EXPECT_FALSE(policies.Find("registryread"));
+  EXPECT_FALSE(policies.Find("IoTHubOwner"));
+  EXPECT_FALSE(policies.Find(""));
+}
+
+TEST(PolicyStoreTest, EmptyBeforeLoad) {
+  MemoryStore store;
+  PolicyStore policies(store);
+  EXPECT_TRUE(policies.List().empty());
+  EXPECT_FALSE(policies.Find("iothubowner"));
+}
+
+TEST(PolicyStoreTest, ANonEmptyTableIsTakenAsIs) {
+  MemoryStore store;
+  SharedAccessPolicy custom{"custom", "AA==", "AQ==", kServiceConnect};
+  storage::WriteBatch batch;
+  batch.Put(kPoliciesTable, "custom", EncodePolicy(custom));
+  ASSERT_TRUE(store.CommitAndWait(std::move(batch), storage::Durability::kSync));
+
+  PolicyStore policies(store);
+  ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+  ASSERT_EQ(policies.List().size(), 1u);
+  EXPECT_EQ(*policies.Find("custom"), custom);
+  EXPECT_FALSE(policies.Find("iothubowner"));
+}
+
+TEST(PolicyStoreTest, CorruptRecordFailsLoad) {
+  MemoryStore store;
+  storage::WriteBatch batch;
+  batch.Put(kPoliciesTable, "bad", "\x01garbage");
+  ASSERT_TRUE(store.CommitAndWait(std::move(batch), storage::Durability::kSync));
+  PolicyStore policies(store);
+  Status status = policies.LoadOrCreateDefaults();
+  EXPECT_EQ(status.code(), StatusCode::kCorruption);
+  EXPECT_TRUE(policies.List().empty());
+}
+
+TEST(PolicyStoreTest, RecordUnderTheWrongKeyIsCorruption) {
+  MemoryStore store;
+  storage::WriteBatch batch;
+  batch.Put(kPoliciesTable, "a", EncodePolicy({"b", "AA==", "AA==", 1}));
+  ASSERT_TRUE(store.CommitAndWait(std::move(batch), storage::Durability::kSync));
+  PolicyStore policies(store);
+  EXPECT_EQ(policies.LoadOrCreateDefaults().code(), StatusCode::kCorruption);
+}
+
+TEST(PolicyStoreTest, StoreFailureIsReturned) {
+  MemoryStore store;
+  store.Close();
+  PolicyStore policies(store);
+  Status status = policies.LoadOrCreateDefaults();
+  EXPECT_FALSE(status.ok());
+  EXPECT_TRUE(policies.List().empty());
+}
+
+TEST(PolicyCodingTest, RoundTripAndRejectsDamage) {
+  SharedAccessPolicy policy{"registryReadWrite", "AAAA", "BBBB", kRegistryRead | kRegistryWrite};
+  std::string bytes = EncodePolicy(policy);
+  ASSERT_TRUE(DecodePolicy(bytes));
+  EXPECT_EQ(*DecodePolicy(bytes), policy);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_EQ(DecodePolicy(bytes.substr(0, n)).error().code(), StatusCode::kCorruption) << n;
+  }
+  EXPECT_FALSE(DecodePolicy(bytes + "x"));
+  std::string other_format = bytes;
+  other_format[0] = 2;
+  EXPECT_FALSE(DecodePolicy(other_format));
+}
+
+// A store on which another hub process creates the defaults between our scan and our commit.
+class RacingStore : public storage::Store {
+ public:
+  void Commit(storage::WriteBatch batch, storage::Durability d,
+              storage::CommitCallback done) override {
+    if (before_commit) std::exchange(before_commit, nullptr)();
+    inner.Commit(std::move(batch), d, std::move(done));
+  }
+  Result<storage::TableEntry> Get(std::string_view t, std::string_view k) override {
+    return inner.Get(t, k);
+  }
+  Result<std::vector<storage::TableEntry>> Scan(std::string_view t, std::string_view p,
+                                                std::string_view a, size_t l) override {
+    return inner.Scan(t, p, a, l);
+  }
+  Result<std::vector<storage::QueueEntry>> ReadQueue(std::string_view q, std::string_view k,
+                                                     uint64_t f, size_t l) override {
+    return inner.ReadQueue(q, k, f, l);
+  }
+  Result<uint64_t> CountQueue(std::string_view q, std::string_view k) override {
+    return inner.CountQueue(q, k);
+  }
+  Result<std::vector<std::string>> ListQueueKeys(std::string_view q, std::string_view a,
+                                                 size_t l) override {
+    return inner.ListQueueKeys(q, a, l);
+  }
+  Result<std::vector<storage::LogEntry>> ReadLog(std::string_view l, uint32_t p, uint64_t f,
+                                                 size_t c, size_t b) override {
+    return inner.ReadLog(l, p, f, c, b);
+  }
+  Result<storage::LogInfo> GetLogInfo(std::string_view l, uint32_t p) override {
+    return inner.GetLogInfo(l, p);
+  }
+  Result<uint64_t> TrimLogBefore(std::string_view l, uint32_t p, uint64_t b) override {
+    return inner.TrimLogBefore(l, p, b);
+  }
+  Result<uint64_t> TrimLogOlderThan(std::string_view l, uint32_t p, Timestamp t) override {
+    return inner.TrimLogOlderThan(l, p, t);
+  }
+  Result<uint64_t> TrimLogToSize(std::string_view l, uint32_t p, uint64_t b) override {
+    return inner.TrimLogToSize(l, p, b);
+  }
+  storage::StoreStats stats() const override { return inner.stats(); }
+  void Close() override { inner.Close(); }
+
+  MemoryStore inner;
+  std::function<void()> before_commit;
+};
+
+TEST(PolicyStoreTest, RacingFirstStartsAgreeOnOneSetOfKeys) {
+  RacingStore store;
+  PolicyStore other(store.inner);
+  store.before_commit = [&] { ASSERT_TRUE(other.LoadOrCreateDefaults().ok()); };
+  PolicyStore policies(store);
+  ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+  EXPECT_EQ(policies.List().size(), 5u);
+  EXPECT_EQ(policies.List(), other.List()) << "the first writer's keys win";
+}
+
+}  // namespace
+}  // namespace iothub::core::auth
