@@ -121,6 +121,8 @@ TelemetryLog::TelemetryLog(storage::Store& store, Clock& clock, TelemetryOptions
       listeners_(std::make_shared<Listeners>()),
       groups_(store, clock, options_.max_consumer_groups) {}
 
+TelemetryLog::~TelemetryLog() = default;
+
 uint32_t TelemetryLog::PartitionOf(std::string_view device_id) const {
   return static_cast<uint32_t>(StableHash(device_id) % options_.partitions);
 }

@@ -99,6 +99,7 @@ class TelemetryLog {
   static Result<std::unique_ptr<TelemetryLog>> Open(storage::Store& store, Clock& clock,
                                                     TelemetryOptions options = {});
 
+  ~TelemetryLog();
   TelemetryLog(const TelemetryLog&) = delete;
   TelemetryLog& operator=(const TelemetryLog&) = delete;
 
