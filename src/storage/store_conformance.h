@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 
@@ -28,6 +29,9 @@ struct StoreBackend {
   std::string name;  // test name suffix: letters and digits only
   StoreFactory factory;
 };
+
+// Keeps GoogleTest from dumping the factory's bytes in failure messages.
+inline void PrintTo(const StoreBackend& backend, std::ostream* os) { *os << backend.name; }
 
 inline std::string StoreBackendName(const ::testing::TestParamInfo<StoreBackend>& info) {
   return info.param.name;

@@ -157,7 +157,7 @@ Result<std::vector<TableEntry>> MemoryStore::Scan(std::string_view table, std::s
   std::lock_guard lock(mu_);
   auto t = tables_.find(table);
   if (t == tables_.end()) return out;
-  auto it = start_after > prefix ? t->second.upper_bound(start_after)
+  auto it = start_after >= prefix ? t->second.upper_bound(start_after)
                                  : t->second.lower_bound(prefix);
   for (; it != t->second.end() && out.size() < limit && StartsWith(it->first, prefix); ++it) {
     out.push_back(TableEntry{it->first, it->second.value, it->second.revision});
