@@ -292,18 +292,31 @@ void C2dQueues::ExpireLock(QueuedMessage* m) {
   NotifyAvailable(key);
 }
 
-Status C2dQueues::Recover(const std::function<bool(std::string_view)>& owns) {
+Status C2dQueues::Recover(const std::function<bool(std::string_view)>& owns,
+                          const SettledLookup& settled) {
   constexpr size_t kPage = 1000;
+  std::vector<QueuedMessage*> half_settled;
   for (std::string after;;) {
     HUB_ASSIGN_OR_RETURN(auto keys, core_.store().ListQueueKeys(kC2dQueue, after, kPage));
     for (const std::string& device_id : keys) {
       if (owns && !owns(device_id)) continue;
       HUB_RETURN_IF_ERROR(core_.RecoverKey(device_id));
+      if (!settled) continue;
+      for (QueuedMessage* m : core_.index().Messages(device_id)) {
+        if (settled(device_id, m->seq)) half_settled.push_back(m);
+      }
     }
     if (keys.size() < kPage) break;
     after = keys.back();
   }
-  HUB_LOG_INFO("c2d", "recovered {} C2D message(s)", core_.index().size());
+  HUB_LOG_INFO("c2d", "recovered {} C2D message(s), {} already settled", core_.index().size(),
+               half_settled.size());
+  if (!half_settled.empty()) {
+    core_.Remove(half_settled, {}, storage::Durability::kSync, /*retry_later=*/false,
+                 [](Result<storage::CommitResult> r) {
+                   LogIfError("finishing settlements cut short by a crash", r.status());
+                 });
+  }
   ProcessTimers();
   return Status::Ok();
 }

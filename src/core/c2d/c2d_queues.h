@@ -62,10 +62,14 @@ class C2dQueues {
 
   // Loads the stored queues of the devices `owns` accepts (all when empty) and resumes their
   // timers: a lock that ran out while the hub was down returns its message to Enqueued, a TTL that
-  // ran out dead-letters it. Call once, on the owner thread, before anything else, and after the
-  // FeedbackQueue has recovered (records made here reach it through the feedback callback).
-  // Blocks on store reads.
-  Status Recover(const std::function<bool(std::string_view device_id)>& owns = {});
+  // ran out dead-letters it. A message for which `settled` is true (pass
+  // FeedbackQueue::HasRecoveredOutcome) already has its feedback record: a crash cut its removal
+  // short, so it is removed now, without a second record. Call once, on the owner thread, before
+  // anything else, and after the FeedbackQueue has recovered (records made here reach it through
+  // the feedback callback). Blocks on store reads.
+  using SettledLookup = std::function<bool(std::string_view device_id, uint64_t seq)>;
+  Status Recover(const std::function<bool(std::string_view device_id)>& owns = {},
+                 const SettledLookup& settled = {});
 
   // Called with a device id whenever that device gains a visible message (enqueue, abandon, lock
   // expiry), so that a front-end session may pull. Spurious calls are possible.

@@ -51,7 +51,12 @@ class C2dFixture : public ::testing::Test {
     queues_->SetFeedbackCallback(
         [this](std::vector<StoredFeedbackRecord> r) { feedback_->AddRecords(std::move(r)); });
     queues_->SetAvailableCallback([this](const std::string& id) { available_.push_back(id); });
-    ASSERT_TRUE(queues_->Recover().ok());
+    FeedbackQueue* feedback = feedback_.get();
+    ASSERT_TRUE(queues_
+                    ->Recover({}, [feedback](std::string_view id, uint64_t seq) {
+                      return feedback->HasRecoveredOutcome(id, seq);
+                    })
+                    .ok());
     executor_.RunAll();
   }
 

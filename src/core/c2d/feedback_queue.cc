@@ -183,6 +183,10 @@ void FeedbackQueue::Drop(QueuedMessage* m) {
                });
 }
 
+bool FeedbackQueue::HasRecoveredOutcome(std::string_view device_id, uint64_t c2d_seq) const {
+  return recovered_outcomes_.contains(std::make_pair(std::string(device_id), c2d_seq));
+}
+
 std::optional<Timestamp> FeedbackQueue::NextDeadline() const {
   std::optional<Timestamp> next = core_.index().NextDeadline();
   if (!pending_.empty()) {
@@ -222,12 +226,13 @@ Status FeedbackQueue::Recover() {
     HUB_ASSIGN_OR_RETURN(auto entries, core_.store().ReadQueue(kFeedbackRecordQueue, kFeedbackKey,
                                                                from, kRecoveryPage));
     for (const storage::QueueEntry& e : entries) {
+      auto record = DecodeFeedbackRecord(e.value);
+      if (record) recovered_outcomes_.emplace(record->device_id, record->c2d_seq);
       if (covered.contains(e.seq)) {
         // Batched before a crash that came ahead of the records' deletion.
         cleanup.QueueDelete(kFeedbackRecordQueue, kFeedbackKey, e.seq);
         continue;
       }
-      auto record = DecodeFeedbackRecord(e.value);
       if (!record) {
         HUB_LOG_ERROR("feedback", "skipping undecodable feedback record {}: {}", e.seq,
                       record.error().ToString());

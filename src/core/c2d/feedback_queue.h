@@ -54,6 +54,12 @@ class FeedbackQueue {
   // any C2dQueues recovers or runs. Blocks on store reads.
   Status Recover();
 
+  // Whether Recover found a stored record (pending, or batched but not yet deleted) reporting
+  // the outcome of C2D message `seq` of `device_id`. Such a message was settled by a batch that a
+  // crash cut short after its record: C2dQueues::Recover finishes its removal instead of
+  // delivering it again. Thread-safe once Recover has returned (the set never changes later).
+  bool HasRecoveredOutcome(std::string_view device_id, uint64_t c2d_seq) const;
+
   // Thread-safe (any thread): records just made durable by a C2dQueues. Posts to the executor.
   void AddRecords(std::vector<StoredFeedbackRecord> records);
 
@@ -102,6 +108,7 @@ class FeedbackQueue {
   std::set<uint64_t> in_flight_;                 // seqs in a batch being committed
   std::unordered_set<std::string> pending_ids_;  // Id() of pending and in-flight records
   Timestamp retry_at_;                           // no timed batch before this (after a failure)
+  std::set<std::pair<std::string, uint64_t>, std::less<>> recovered_outcomes_;  // (device, seq)
 };
 
 }  // namespace iothub::core
