@@ -46,7 +46,10 @@ Timestamp FromUnixSeconds(int64_t seconds) {
 
 Authenticator::Authenticator(std::string hub_host, const PolicyStore& policies, const Clock& clock,
                              DeviceCredentialsLookup lookup)
-    : hub_host_(ToLower(hub_host)), policies_(policies), clock_(clock), lookup_(std::move(lookup)) {}
+    : hub_host_(ToLower(hub_host)),
+      policies_(policies),
+      clock_(clock),
+      lookup_(std::move(lookup)) {}
 
 Result<Principal> Authenticator::Authenticate(std::string_view text) const {
   HUB_ASSIGN_OR_RETURN(SasToken token, ParseSasToken(text));
@@ -100,9 +103,8 @@ Status Authenticator::Authorize(const Principal& principal, Right right,
                                 std::string_view resource) const {
   if (principal.expiry <= clock_.Now()) return Denied("shared access signature expired");
   if ((principal.rights & right) != right) {
-    return PermissionDenied("the credentials lack the right needed for '" + std::string(resource) +
-                                "'",
-                            kUnauthorized);
+    return PermissionDenied(
+        "the credentials lack the right needed for '" + std::string(resource) + "'", kUnauthorized);
   }
   std::string_view trimmed = StripTrailingSlashes(resource);
   std::string lowered = ToLower(trimmed);
@@ -124,8 +126,8 @@ Status Authenticator::Authorize(const Principal& principal, Right right,
 
 Status Authenticator::AuthorizeDeviceConnect(const Principal& principal,
                                              std::string_view device_id) const {
-  HUB_RETURN_IF_ERROR(Authorize(principal, kDeviceConnect, hub_host_ + "/devices/" +
-                                                               std::string(device_id)));
+  HUB_RETURN_IF_ERROR(
+      Authorize(principal, kDeviceConnect, hub_host_ + "/devices/" + std::string(device_id)));
   std::optional<DeviceCredentials> credentials = lookup_(device_id);
   if (!credentials) {
     return Unauthenticated("unknown device '" + std::string(device_id) + "'", "DeviceNotFound");

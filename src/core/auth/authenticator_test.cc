@@ -18,8 +18,7 @@ constexpr char kVectorKey[] = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 class AuthenticatorTest : public ::testing::Test {
  protected:
   AuthenticatorTest()
-      : policies_(store_),
-        auth_(kHost, policies_, clock_, [this](std::string_view id) {
+      : policies_(store_), auth_(kHost, policies_, clock_, [this](std::string_view id) {
           auto it = devices_.find(std::string(id));
           return it == devices_.end() ? std::nullopt : std::optional(it->second);
         }) {
@@ -35,8 +34,7 @@ class AuthenticatorTest : public ::testing::Test {
     return CreateSasToken(std::string(kHost) + "/devices/" + id,
                           key == 0 ? c.primary_key : c.secondary_key, InAnHour());
   }
-  std::string PolicyToken(const std::string& policy, std::string_view scope = kHost,
-                          int key = 0) {
+  std::string PolicyToken(const std::string& policy, std::string_view scope = kHost, int key = 0) {
     SharedAccessPolicy p = *policies_.Find(policy);
     return CreateSasToken(scope, key == 0 ? p.primary_key : p.secondary_key, InAnHour(), policy);
   }
@@ -66,7 +64,8 @@ TEST_F(AuthenticatorTest, DeviceTokenWithPrimaryKey) {
   EXPECT_EQ(p.scope, "myhub.example.com/devices/d1");
   EXPECT_EQ(p.expiry, InAnHour());
   EXPECT_TRUE(auth_.AuthorizeDeviceConnect(p, "d1").ok());
-  EXPECT_TRUE(auth_.Authorize(p, kDeviceConnect, "myhub.example.com/devices/d1/messages/events").ok());
+  EXPECT_TRUE(
+      auth_.Authorize(p, kDeviceConnect, "myhub.example.com/devices/d1/messages/events").ok());
 }
 
 TEST_F(AuthenticatorTest, DeviceTokenWithSecondaryKey) {
@@ -123,14 +122,17 @@ TEST_F(AuthenticatorTest, ScopeMustBeThisHub) {
         << sr;
   }
   SharedAccessPolicy owner = *policies_.Find("iothubowner");
-  EXPECT_EQ(AuthenticateCode(
-                CreateSasToken("otherhub.example.com", owner.primary_key, InAnHour(), "iothubowner")),
-            StatusCode::kUnauthenticated);
+  for (std::string sr : {"otherhub.example.com", "myhub.example.com.evil", "myhub.example.comx",
+                         "myhub.example.co"}) {
+    EXPECT_EQ(AuthenticateCode(CreateSasToken(sr, owner.primary_key, InAnHour(), "iothubowner")),
+              StatusCode::kUnauthenticated)
+        << sr;
+  }
 }
 
 TEST_F(AuthenticatorTest, HostAndPathCompareCaseInsensitively) {
-  Principal p = MustAuthenticate(CreateSasToken("MyHub.Example.COM/Devices/d1",
-                                                devices_["d1"].primary_key, InAnHour()));
+  Principal p = MustAuthenticate(
+      CreateSasToken("MyHub.Example.COM/Devices/d1", devices_["d1"].primary_key, InAnHour()));
   EXPECT_EQ(p.device_id, "d1");
   EXPECT_EQ(p.scope, "myhub.example.com/devices/d1");
   EXPECT_TRUE(auth_.AuthorizeDeviceConnect(p, "d1").ok());
@@ -139,8 +141,8 @@ TEST_F(AuthenticatorTest, HostAndPathCompareCaseInsensitively) {
 }
 
 TEST_F(AuthenticatorTest, TrailingSlashInScopeIsIgnored) {
-  Principal p = MustAuthenticate(CreateSasToken("myhub.example.com/devices/d1/",
-                                                devices_["d1"].primary_key, InAnHour()));
+  Principal p = MustAuthenticate(
+      CreateSasToken("myhub.example.com/devices/d1/", devices_["d1"].primary_key, InAnHour()));
   EXPECT_EQ(p.scope, "myhub.example.com/devices/d1");
   EXPECT_TRUE(auth_.AuthorizeDeviceConnect(p, "d1").ok());
 }
@@ -170,7 +172,8 @@ TEST_F(AuthenticatorTest, UnknownPolicyIsRefused) {
 
 TEST_F(AuthenticatorTest, PolicyWithoutTheRightIsDenied) {
   Principal service = MustAuthenticate(PolicyToken("service"));
-  EXPECT_TRUE(auth_.Authorize(service, kServiceConnect, "myhub.example.com/messages/devicebound").ok());
+  EXPECT_TRUE(
+      auth_.Authorize(service, kServiceConnect, "myhub.example.com/messages/devicebound").ok());
   EXPECT_EQ(auth_.Authorize(service, kRegistryRead, "myhub.example.com/devices/d1").code(),
             StatusCode::kPermissionDenied);
   EXPECT_EQ(auth_.AuthorizeDeviceConnect(service, "d1").code(), StatusCode::kPermissionDenied);
@@ -216,6 +219,17 @@ TEST_F(AuthenticatorTest, ScopeIsASegmentWisePrefix) {
   }
 }
 
+TEST_F(AuthenticatorTest, NonDeviceScopeIsASegmentWisePrefixToo) {
+  Principal p = MustAuthenticate(PolicyToken("service", "myhub.example.com/messages"));
+  EXPECT_EQ(p.device_id, "");
+  EXPECT_TRUE(auth_.Authorize(p, kServiceConnect, "myhub.example.com/messages/devicebound").ok());
+  EXPECT_TRUE(auth_.Authorize(p, kServiceConnect, "myhub.example.com/Messages").ok());
+  EXPECT_EQ(auth_.Authorize(p, kServiceConnect, "myhub.example.com/messagesx/devicebound").code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(auth_.Authorize(p, kServiceConnect, "myhub.example.com/devices/d1").code(),
+            StatusCode::kPermissionDenied);
+}
+
 TEST_F(AuthenticatorTest, HubScopeCoversEverythingOnTheHub) {
   Principal p = MustAuthenticate(PolicyToken("registryRead"));
   EXPECT_TRUE(auth_.Authorize(p, kRegistryRead, "myhub.example.com").ok());
@@ -230,8 +244,9 @@ TEST_F(AuthenticatorTest, DeviceTokenReachesOnlyItsOwnDevice) {
   EXPECT_EQ(auth_.AuthorizeDeviceConnect(p, "D1").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(auth_.AuthorizeDeviceConnect(p, "d").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(auth_.AuthorizeDeviceConnect(p, "d10").code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ(auth_.Authorize(p, kDeviceConnect, "myhub.example.com/devices/d2/messages/events").code(),
-            StatusCode::kPermissionDenied);
+  EXPECT_EQ(
+      auth_.Authorize(p, kDeviceConnect, "myhub.example.com/devices/d2/messages/events").code(),
+      StatusCode::kPermissionDenied);
   // A device has DeviceConnect and nothing else.
   for (Right r : {kRegistryRead, kRegistryWrite, kServiceConnect}) {
     EXPECT_EQ(auth_.Authorize(p, r, "myhub.example.com/devices/d1").code(),
@@ -245,8 +260,8 @@ TEST_F(AuthenticatorTest, DisabledDeviceIsRefusedOnlyWithAValidSignature) {
   EXPECT_EQ(p.error().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(p.error().reason(), "DeviceDisabled");
 
-  Result<Principal> forged =
-      auth_.Authenticate(CreateSasToken("myhub.example.com/devices/off", GenerateKey(), InAnHour()));
+  Result<Principal> forged = auth_.Authenticate(
+      CreateSasToken("myhub.example.com/devices/off", GenerateKey(), InAnHour()));
   ASSERT_FALSE(forged);
   EXPECT_EQ(forged.error().reason(), "IotHubUnauthorizedAccess") << "state not revealed";
 }
@@ -271,10 +286,10 @@ TEST_F(AuthenticatorTest, UnknownDeviceIsRefused) {
 
 TEST_F(AuthenticatorTest, DeviceTokenMustNameADevice) {
   const std::string key = devices_["d1"].primary_key;
-  for (std::string sr : {"myhub.example.com", "myhub.example.com/devices",
-                         "myhub.example.com/devices/", "myhub.example.com/messages/events",
-                         "myhub.example.com/devices/d1/modules/m1",
-                         "myhub.example.com/devices/d1/Modules"}) {
+  for (std::string sr :
+       {"myhub.example.com", "myhub.example.com/devices", "myhub.example.com/devices/",
+        "myhub.example.com/messages/events", "myhub.example.com/devices/d1/modules/m1",
+        "myhub.example.com/devices/d1/Modules"}) {
     EXPECT_EQ(AuthenticateCode(CreateSasToken(sr, key, InAnHour())), StatusCode::kUnauthenticated)
         << sr;
   }

@@ -41,7 +41,8 @@ std::string Sign(std::string_view key_bytes, std::string_view sr_raw, int64_t ex
 }  // namespace
 
 Result<SasToken> ParseSasToken(std::string_view text) {
-  if (!StartsWithIgnoreCase(text, kPrefix)) return Malformed("missing SharedAccessSignature prefix");
+  if (!StartsWithIgnoreCase(text, kPrefix))
+    return Malformed("missing SharedAccessSignature prefix");
   std::string_view rest = text.substr(kPrefix.size());
   if (rest.empty() || rest.front() != ' ') return Malformed("missing space after the prefix");
   while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
@@ -92,8 +93,8 @@ std::string CreateSasToken(std::string_view resource_uri, std::string_view key_b
   int64_t se = ToUnixMillis(expiry) / 1000;
   std::optional<std::string> key = Base64Decode(key_base64);
   std::string sig = Sign(key ? *key : std::string(key_base64), sr, se);
-  std::string out = "SharedAccessSignature sr=" + sr + "&sig=" + UrlEncode(sig) +
-                    "&se=" + std::to_string(se);
+  std::string out =
+      "SharedAccessSignature sr=" + sr + "&sig=" + UrlEncode(sig) + "&se=" + std::to_string(se);
   if (!key_name.empty()) out += "&skn=" + UrlEncode(key_name);
   return out;
 }

@@ -10,21 +10,22 @@
 namespace iothub::core::auth {
 
 // A parsed "SharedAccessSignature sr=...&sig=...&se=...[&skn=...]" token (PROTOCOL.md, "Connection
-// strings and SAS tokens"). Parsing checks the shape only; VerifySasSignature checks the signature and
-// the Authenticator checks expiry, scope and rights.
+// strings and SAS tokens"). Parsing checks the shape only; VerifySasSignature checks the signature
+// and the Authenticator checks expiry, scope and rights.
 struct SasToken {
-  std::string sr_raw;     // sr exactly as in the token, still URL-encoded: what the signature covers
-  std::string resource;   // sr URL-decoded once, e.g. "myhub.example.com/devices/d1"
+  std::string sr_raw;    // sr exactly as in the token, still URL-encoded: what the signature covers
+  std::string resource;  // sr URL-decoded once, e.g. "myhub.example.com/devices/d1"
   std::string signature;  // sig URL-decoded: the base64 HMAC-SHA256
   int64_t expiry = 0;     // se: unix seconds
   std::string key_name;   // skn URL-decoded; empty for device-key tokens
 };
 
-// Parses `text`. Accepts the fields in any order and ignores unknown fields (forward compatibility),
-// but fails on a missing "SharedAccessSignature " prefix, a field without '=', a duplicated or empty
-// sr/sig/se/skn, a broken %XX escape, or an se that is not a canonical non-negative decimal integer
-// fitting in int64 (the signature covers se's text, so "0123" would sign differently from 123).
-// Every failure is Unauthenticated: a token is a credential, and a malformed one is a failed login.
+// Parses `text`. Accepts the fields in any order and ignores unknown fields (forward
+// compatibility), but fails on a missing "SharedAccessSignature " prefix, a field without '=', a
+// duplicated or empty sr/sig/se/skn, a broken %XX escape, or an se that is not a canonical
+// non-negative decimal integer fitting in int64 (the signature covers se's text, so "0123" would
+// sign differently from 123). Every failure is Unauthenticated: a token is a credential, and a
+// malformed one is a failed login.
 Result<SasToken> ParseSasToken(std::string_view text);
 
 // Creates a token as the SDKs do: sr = UrlEncode(resource_uri) (RFC 3986 unreserved kept, like the
@@ -54,9 +55,9 @@ struct ConnectionString {
 };
 
 // Parses "Key=Value;Key=Value": splits on ';', then each piece at its first '=' (so base64 padding
-// survives). Keys are matched case-insensitively; unknown keys are ignored (e.g. "x509=true"); empty
-// pieces (a trailing ';') are skipped. InvalidArgument on a piece without '=', a duplicated key, a
-// missing or empty HostName, or a SharedAccessKey that is not valid base64.
+// survives). Keys are matched case-insensitively; unknown keys are ignored (e.g. "x509=true");
+// empty pieces (a trailing ';') are skipped. InvalidArgument on a piece without '=', a duplicated
+// key, a missing or empty HostName, or a SharedAccessKey that is not valid base64.
 Result<ConnectionString> ParseConnectionString(std::string_view text);
 
 // "HostName=<host>;DeviceId=<device_id>;SharedAccessKey=<key>".

@@ -82,19 +82,19 @@ TEST(SasTokenTest, UnknownFieldsAreIgnored) {
 // signature over the canonical form must not verify a differently-encoded sr.
 TEST(SasTokenTest, SignatureCoversSrVerbatim) {
   std::string key_bytes = *Base64Decode(kKey);
-  for (std::string sr : {"myhub.example.com/devices/dev-1", "myhub.example.com%2fdevices%2fdev-1"}) {
+  for (std::string sr :
+       {"myhub.example.com/devices/dev-1", "myhub.example.com%2fdevices%2fdev-1"}) {
     std::string own_sig = Base64Encode(HmacSha256(key_bytes, sr + "\n1700003600"));
-    Result<SasToken> own =
-        ParseSasToken("SharedAccessSignature sr=" + sr + "&sig=" + UrlEncode(own_sig) +
-                      "&se=1700003600");
+    Result<SasToken> own = ParseSasToken("SharedAccessSignature sr=" + sr +
+                                         "&sig=" + UrlEncode(own_sig) + "&se=1700003600");
     ASSERT_TRUE(own);
     EXPECT_EQ(own->resource, "myhub.example.com/devices/dev-1");
     EXPECT_TRUE(VerifySasSignature(*own, kKey)) << sr;
 
     // The canonical token's signature with this sr: same resource, different bytes.
-    Result<SasToken> swapped = ParseSasToken(
-        "SharedAccessSignature sr=" + sr +
-        "&sig=nostKhVRlFMnMRcc%2BlT0LrxM%2Bu8xNE%2FMvEVWJWv25OE%3D&se=1700003600");
+    Result<SasToken> swapped =
+        ParseSasToken("SharedAccessSignature sr=" + sr +
+                      "&sig=nostKhVRlFMnMRcc%2BlT0LrxM%2Bu8xNE%2FMvEVWJWv25OE%3D&se=1700003600");
     ASSERT_TRUE(swapped);
     EXPECT_FALSE(VerifySasSignature(*swapped, kKey)) << sr;
   }
@@ -125,14 +125,14 @@ TEST(SasTokenTest, MalformedTokensAreUnauthenticated) {
       "SharedAccessSignaturesr=h&" + good_sig + "&se=1",
       "Bearer sr=h&" + good_sig + "&se=1",
       "sr=h&" + good_sig + "&se=1",
-      "SharedAccessSignature " + good_sig + "&se=1",                  // no sr
-      "SharedAccessSignature sr=h&se=1",                              // no sig
-      "SharedAccessSignature sr=h&" + good_sig,                       // no se
-      "SharedAccessSignature sr=h&sr=h&" + good_sig + "&se=1",        // duplicate sr
+      "SharedAccessSignature " + good_sig + "&se=1",            // no sr
+      "SharedAccessSignature sr=h&se=1",                        // no sig
+      "SharedAccessSignature sr=h&" + good_sig,                 // no se
+      "SharedAccessSignature sr=h&sr=h&" + good_sig + "&se=1",  // duplicate sr
       "SharedAccessSignature sr=h&" + good_sig + "&" + good_sig + "&se=1",
       "SharedAccessSignature sr=h&" + good_sig + "&se=1&se=1",
       "SharedAccessSignature sr=h&" + good_sig + "&se=1&skn=a&skn=a",
-      "SharedAccessSignature sr=&" + good_sig + "&se=1",              // empty sr
+      "SharedAccessSignature sr=&" + good_sig + "&se=1",  // empty sr
       "SharedAccessSignature sr=h&sig=&se=1",
       "SharedAccessSignature sr=h&" + good_sig + "&se=",
       "SharedAccessSignature sr=h&" + good_sig + "&se=1&skn=",
@@ -143,12 +143,12 @@ TEST(SasTokenTest, MalformedTokensAreUnauthenticated) {
       "SharedAccessSignature sr=h&" + good_sig + "&se=0123",
       "SharedAccessSignature sr=h&" + good_sig + "&se=99999999999999999999",
       "SharedAccessSignature sr=h&" + good_sig + "&se=9223372036854775808",
-      "SharedAccessSignature sr=h%2&" + good_sig + "&se=1",          // broken escape
+      "SharedAccessSignature sr=h%2&" + good_sig + "&se=1",  // broken escape
       "SharedAccessSignature sr=h%zz&" + good_sig + "&se=1",
       "SharedAccessSignature sr=h&sig=%&se=1",
       "SharedAccessSignature sr=h&" + good_sig + "&se=1&skn=%G0",
-      "SharedAccessSignature sr=h&" + good_sig + "&se=1&garbage",     // field without '='
-      "SharedAccessSignature sr=h&" + good_sig + "&se=1&",            // empty field
+      "SharedAccessSignature sr=h&" + good_sig + "&se=1&garbage",  // field without '='
+      "SharedAccessSignature sr=h&" + good_sig + "&se=1&",         // empty field
       "SharedAccessSignature &&&",
   };
   for (const std::string& input : inputs) {
@@ -159,7 +159,8 @@ TEST(SasTokenTest, MalformedTokensAreUnauthenticated) {
 }
 
 TEST(SasTokenTest, AcceptsLargestExpiryAndCaseOfPrefix) {
-  Result<SasToken> token = ParseSasToken("sharedaccesssignature  sr=h&sig=x&se=9223372036854775807");
+  Result<SasToken> token =
+      ParseSasToken("sharedaccesssignature  sr=h&sig=x&se=9223372036854775807");
   ASSERT_TRUE(token);
   EXPECT_EQ(token->expiry, 9223372036854775807);
 }
@@ -215,11 +216,11 @@ TEST(ConnectionStringTest, RejectsMalformed) {
   const char* inputs[] = {
       "",
       ";;",
-      "DeviceId=d;SharedAccessKey=AA==",             // no HostName
-      "HostName=;DeviceId=d",                        // empty HostName
-      "HostName=h;DeviceId",                         // piece without '='
-      "HostName=h;HostName=g",                       // duplicate
-      "HostName=h;hostname=g",                       // duplicate, other case
+      "DeviceId=d;SharedAccessKey=AA==",  // no HostName
+      "HostName=;DeviceId=d",             // empty HostName
+      "HostName=h;DeviceId",              // piece without '='
+      "HostName=h;HostName=g",            // duplicate
+      "HostName=h;hostname=g",            // duplicate, other case
       "HostName=h;SharedAccessKey=not base64",
       "HostName=h;SharedAccessKey=AA=",
   };
