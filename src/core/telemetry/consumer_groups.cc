@@ -1,6 +1,7 @@
 #include "core/telemetry/consumer_groups.h"
 
 #include <cstdio>
+#include <future>
 #include <utility>
 
 #include "base/coding.h"
@@ -93,44 +94,70 @@ Status ConsumerGroups::Create(std::string_view name) {
     return AlreadyExists("consumer group '$Default' always exists", "ConsumerGroupAlreadyExists");
   }
   HUB_RETURN_IF_ERROR(ValidateConsumerGroupName(name));
-  std::lock_guard lock(mu_);
-  if (groups_.contains(name)) {
-    return AlreadyExists("consumer group '" + std::string(name) + "' already exists",
-                         "ConsumerGroupAlreadyExists");
-  }
-  if (groups_.size() + 1 >= max_groups_) {
-    return ResourceExhausted(
-        "at most " + std::to_string(max_groups_) + " consumer groups (including $Default)",
-        "ConsumerGroupLimitExceeded");
-  }
+  std::string group(name);
   storage::WriteBatch batch;
   // Checkpoints of an earlier group of the same name can survive a delete that crashed between
   // its steps (on a store without atomic batches): they must not reappear in the new group.
-  batch.DeletePrefix(kCheckpointsTable, std::string(name) + "/");
+  batch.DeletePrefix(kCheckpointsTable, group + "/");
   // PutIf absent: the cache says absent, and a second writer over the same store must not be
   // silently overwritten.
-  batch.PutIf(kConsumerGroupsTable, name,
+  batch.PutIf(kConsumerGroupsTable, group,
               EncodeRecord(static_cast<uint64_t>(ToUnixMillis(clock_.Now()))), 0);
-  auto committed = store_.CommitAndWait(std::move(batch), storage::Durability::kSync);
-  if (!committed) return committed.error();
-  groups_.emplace(name);
-  return Status::Ok();
+  return Change(group, std::move(batch), /*create=*/true);
 }
 
 Status ConsumerGroups::Delete(std::string_view name) {
   if (name == kDefaultConsumerGroup) {
-    return InvalidArgument("consumer group '$Default' cannot be deleted", "InvalidConsumerGroupName");
+    return InvalidArgument("consumer group '$Default' cannot be deleted",
+                           "InvalidConsumerGroupName");
   }
-  std::lock_guard lock(mu_);
-  if (!groups_.contains(name)) return GroupNotFound(name);
+  std::string group(name);
   storage::WriteBatch batch;
   // Group record first: once it is gone the group is gone, whatever happens to the checkpoints.
-  batch.Delete(kConsumerGroupsTable, name);
-  batch.DeletePrefix(kCheckpointsTable, std::string(name) + "/");
-  auto committed = store_.CommitAndWait(std::move(batch), storage::Durability::kSync);
-  if (!committed) return committed.error();
-  groups_.erase(groups_.find(name));
-  return Status::Ok();
+  batch.Delete(kConsumerGroupsTable, group);
+  batch.DeletePrefix(kCheckpointsTable, group + "/");
+  return Change(group, std::move(batch), /*create=*/false);
+}
+
+Status ConsumerGroups::Change(const std::string& group, storage::WriteBatch batch, bool create) {
+  std::promise<Result<storage::CommitResult>> promise;
+  auto future = promise.get_future();
+  OrderedCommit commit([&promise](Result<storage::CommitResult> r) {
+    promise.set_value(std::move(r));
+  });
+  {
+    std::lock_guard lock(mu_);
+    if (changing_.contains(group)) {
+      return Unavailable("consumer group '" + group + "' is being changed; try again",
+                         "ConsumerGroupBusy");
+    }
+    if (create) {
+      if (groups_.contains(group)) {
+        return AlreadyExists("consumer group '" + group + "' already exists",
+                             "ConsumerGroupAlreadyExists");
+      }
+      // Groups being created or deleted count too: conservative, and only while they commit.
+      if (groups_.size() + changing_.size() + 1 >= max_groups_) {
+        return ResourceExhausted(
+            "at most " + std::to_string(max_groups_) + " consumer groups (including $Default)",
+            "ConsumerGroupLimitExceeded");
+      }
+    } else {
+      if (!groups_.contains(group)) return GroupNotFound(group);
+      // Gone for checkpoints from now on: none can be issued after the deletion's commit.
+      groups_.erase(groups_.find(group));
+    }
+    changing_.insert(group);
+    // Issued under the mutex, so it is ordered against every checkpoint commit.
+    commit.Start(store_, std::move(batch), storage::Durability::kSync);
+  }
+  commit.Release();
+  // Waited for without the mutex: store callbacks that call back into us must not deadlock.
+  Result<storage::CommitResult> committed = future.get();
+  std::lock_guard lock(mu_);
+  changing_.erase(group);
+  if (committed.has_value() == create) groups_.insert(group);  // created, or deletion failed
+  return committed ? Status::Ok() : committed.error();
 }
 
 std::vector<std::string> ConsumerGroups::List() const {

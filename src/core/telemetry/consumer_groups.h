@@ -38,8 +38,8 @@ std::string CheckpointKey(std::string_view group, uint32_t partition);
 //
 // Thread-safe. The set of groups is cached in memory (loaded once by Load) and changed only through
 // this object, so one ConsumerGroups per store. Group changes and checkpoint writes are issued to
-// the store under one mutex: a checkpoint written before a group's deletion is removed with it, and
-// none is accepted after.
+// the store under one mutex (and waited for outside it): a checkpoint written before a group's
+// deletion is removed with it, and none is accepted after.
 class ConsumerGroups {
  public:
   ConsumerGroups(storage::Store& store, Clock& clock, size_t max_groups);
@@ -50,10 +50,12 @@ class ConsumerGroups {
   // Creates `name` (durable when this returns). InvalidArgument for a bad name; AlreadyExists
   // ("ConsumerGroupAlreadyExists") for an existing one or "$Default"; ResourceExhausted
   // ("ConsumerGroupLimitExceeded") past `max_groups` (counting "$Default"); store errors as is.
+  // Unavailable ("ConsumerGroupBusy") while another create/delete of the same name is committing.
   // Blocks on the store: not for shard threads.
   Status Create(std::string_view name);
   // Deletes `name` and all its checkpoints (durable when this returns). InvalidArgument for
-  // "$Default"; NotFound ("ConsumerGroupNotFound") when absent. Blocks on the store.
+  // "$Default"; NotFound ("ConsumerGroupNotFound") when absent; Unavailable ("ConsumerGroupBusy")
+  // as for Create. On a store error the group is kept. Blocks on the store.
   Status Delete(std::string_view name);
   // "$Default" first, then the others in byte order.
   std::vector<std::string> List() const;
@@ -70,12 +72,15 @@ class ConsumerGroups {
 
  private:
   bool ExistsLocked(std::string_view name) const;
+  // Commits a create or delete of `group` and updates the cache; blocks without holding mu_.
+  Status Change(const std::string& group, storage::WriteBatch batch, bool create);
 
   storage::Store& store_;
   Clock& clock_;
   const size_t max_groups_;
   mutable std::mutex mu_;
-  std::set<std::string, std::less<>> groups_;  // created groups; "$Default" is implicit
+  std::set<std::string, std::less<>> groups_;    // created groups; "$Default" is implicit
+  std::set<std::string, std::less<>> changing_;  // groups whose create/delete is committing
 };
 
 }  // namespace iothub::core

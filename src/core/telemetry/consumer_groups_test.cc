@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 
 #include "core/telemetry/telemetry_log.h"
 #include "core/telemetry/telemetry_test_util.h"
@@ -248,6 +249,35 @@ TEST_F(ConsumerGroupsTest, CheckpointDoneMayCallBackIn) {
     EXPECT_EQ(s.code(), StatusCode::kNotFound);
     EXPECT_EQ(log_->ListConsumerGroups(), Names{"$Default"});  // no lock held here
   });
+}
+
+TEST_F(ConsumerGroupsTest, GroupIsBusyWhileItsDeletionCommits) {
+  AppendToPartition1(2);
+  ASSERT_TRUE(log_->CreateConsumerGroup("g").ok());
+  ASSERT_TRUE(log_->SetCheckpoint("g", 1, 1).ok());
+  log_.reset();
+  testing::TestStore slow(store_);
+  auto log = TelemetryLog::Open(slow, clock_);
+  ASSERT_TRUE(log);
+  slow.defer_callbacks = true;
+  Status deleted = Internal("not run");
+  std::thread deleter([&] { deleted = (*log)->DeleteConsumerGroup("g"); });
+  while (slow.deferred() == 0) std::this_thread::yield();  // the deletion is committing
+  Status busy = (*log)->CreateConsumerGroup("g");
+  EXPECT_EQ(busy.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(busy.reason(), "ConsumerGroupBusy");
+  EXPECT_EQ((*log)->DeleteConsumerGroup("g").reason(), "ConsumerGroupBusy");
+  std::optional<Status> checkpoint;
+  (*log)->SetCheckpoint("g", 1, 2, [&](Status s) { checkpoint = s; });
+  ASSERT_TRUE(checkpoint.has_value());
+  EXPECT_EQ(checkpoint->code(), StatusCode::kNotFound);
+  EXPECT_EQ((*log)->ListConsumerGroups(), Names{"$Default"});
+  while (deleter.joinable() && slow.RunDeferred() == 0) std::this_thread::yield();
+  deleter.join();
+  EXPECT_TRUE(deleted.ok()) << deleted.ToString();
+  slow.defer_callbacks = false;
+  EXPECT_TRUE((*log)->CreateConsumerGroup("g").ok());
+  EXPECT_FALSE((*log)->GetCheckpoint("g", 1)->has_value());
 }
 
 }  // namespace

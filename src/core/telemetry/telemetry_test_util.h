@@ -2,6 +2,7 @@
 
 // Test-only helpers shared by the telemetry tests (never included by the library).
 
+#include <future>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,16 @@ inline Result<std::vector<Position>> AppendBatchNow(TelemetryLog& log, std::stri
                   [&out](Result<std::vector<Position>> r) { out.emplace(std::move(r)); });
   if (!out) return Internal("done did not run");
   return std::move(*out);
+}
+
+// Appends and waits for `done`, wherever the store runs it (for stores with their own thread).
+inline Result<Position> AppendAndWait(TelemetryLog& log, std::string_view device, Message m,
+                                      const AppendContext& ctx = DeviceContext()) {
+  std::promise<Result<Position>> promise;
+  auto future = promise.get_future();
+  log.Append(device, std::move(m), ctx,
+             [&promise](Result<Position> r) { promise.set_value(std::move(r)); });
+  return future.get();
 }
 
 }  // namespace iothub::core::testing

@@ -4,6 +4,7 @@
 // and can fail operations or hold commit callbacks back, to reach the telemetry log's error paths
 // and to prove that nothing is acknowledged before the store calls back.
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -108,7 +109,7 @@ class TestStore final : public storage::Store {
   storage::MemoryStore& inner_;
   mutable std::mutex mu_;
   std::deque<std::function<void()>> held_;
-  size_t commits_seen_ = 0;
+  std::atomic<size_t> commits_seen_{0};
 };
 
 }  // namespace iothub::core::testing
