@@ -6,6 +6,7 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 
 #include <algorithm>
+#include <system_error>
 
 #include "base/log.h"
 #include "storage/rocksdb/rocksdb_store_impl.h"
@@ -98,6 +99,9 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options) {
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 4;
+  // The WAL is shared by the column families; one written rarely (meta: tiny records) would pin
+  // old WAL files until its memtable fills. Past this total, RocksDB flushes whatever pins them.
+  db_options.max_total_wal_size = options.max_total_wal_bytes;
   // After a crash, recover every record up to the first torn one in the WAL: acknowledged
   // (synced) commits always lie before it.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -122,8 +126,10 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options) {
   }
   HUB_LOG_INFO("storage", "opened rocksdb store path={} id_limit={} log_partitions={}",
                options.path, id_limit, logs.size());
-  return std::unique_ptr<Store>(
-      new RocksDbStore(options, raw_db, std::move(handles), id_limit, std::move(logs)));
+  auto store =
+      std::make_unique<RocksDbStore>(options, raw_db, std::move(handles), id_limit, std::move(logs));
+  HUB_RETURN_IF_ERROR(store->Start());
+  return std::unique_ptr<Store>(std::move(store));
 }
 
 RocksDbStore::RocksDbStore(const RocksDbOptions& options, rocksdb::DB* db,
@@ -135,9 +141,16 @@ RocksDbStore::RocksDbStore(const RocksDbOptions& options, rocksdb::DB* db,
       // Every id up to the reserved limit may have been handed out before a crash: start past it.
       last_id_(id_limit),
       id_limit_(id_limit),
-      logs_(std::move(logs)) {
-  writer_ = std::thread([this] { WriterLoop(); });
+      logs_(std::move(logs)) {}
+
+Status RocksDbStore::Start() {
+  try {
+    writer_ = std::thread([this] { WriterLoop(); });
+  } catch (const std::system_error& e) {
+    return Unavailable(std::string("rocksdb store: cannot start the writer thread: ") + e.what());
+  }
   writer_id_ = writer_.get_id();
+  return Status::Ok();
 }
 
 RocksDbStore::~RocksDbStore() {

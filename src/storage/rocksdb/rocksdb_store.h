@@ -17,11 +17,14 @@ struct RocksDbOptions {
   size_t max_group_bytes = 8 << 20;
   // Memtable size of each column family.
   size_t write_buffer_bytes = 32 << 20;
+  // WAL files past this total make RocksDB flush the memtables that keep the oldest one alive.
+  uint64_t max_total_wal_bytes = 256 << 20;
 };
 
 // Opens (or creates) the embedded store at `options.path`. Fails with InvalidArgument for an empty
-// path, or with the converted RocksDB error (Corruption, Internal for I/O errors, Unavailable when
-// another process holds the database) — never throws. Only one Store may have a path open at a time.
+// path, or with the converted RocksDB error (Corruption; Internal for I/O errors, including a
+// database another Store or process holds open); never throws. Only one Store may have a path open
+// at a time.
 //
 // The returned Store follows store.h, plus:
 //  - One writer thread applies commits in call order. It groups the commits pending when it wakes
@@ -38,6 +41,8 @@ struct RocksDbOptions {
 //    CommitAndWait block on the writer: never call them from a commit callback.
 //  - After Close(), Commit runs `done` with Unavailable on the calling thread; reads keep working
 //    until the Store is destroyed. Close() syncs the WAL, so kAsync commits survive a clean close.
+//    Close() from a commit callback only stops intake (the writer cannot wait for itself); never
+//    destroy the Store from a commit callback.
 Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options);
 
 }  // namespace iothub::storage

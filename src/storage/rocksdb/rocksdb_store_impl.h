@@ -43,12 +43,16 @@ class RocksDbStore final : public Store {
   enum Cf { kDefaultCf = 0, kTablesCf, kQueuesCf, kLogsCf, kMetaCf, kCfCount };
 
   // Takes ownership of `db` and its `handles` (kCfCount of them). `id_limit` and `logs` are what
-  // the meta column family holds. Starts the writer thread.
+  // the meta column family holds.
   RocksDbStore(const RocksDbOptions& options, rocksdb::DB* db,
                std::vector<rocksdb::ColumnFamilyHandle*> handles, uint64_t id_limit,
                std::map<LogId, rocksdb_keys::LogMeta> logs);
   // Closes, then releases the database. Never from a commit callback.
   ~RocksDbStore() override;
+
+  // Starts the writer thread; Unavailable when the system cannot create a thread. Called once,
+  // before the store is shared.
+  Status Start();
 
   void Commit(WriteBatch batch, Durability durability, CommitCallback done) override;
   Result<TableEntry> Get(std::string_view table, std::string_view key) override;
