@@ -1,0 +1,266 @@
+#include "server/daemon.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/log.h"
+#include "core/auth/policy.h"
+#include "core/auth/sas_token.h"
+#include "net/listener.h"
+#include "net/shards.h"
+#include "net/tls_context.h"
+#include "server/files.h"
+#include "server/signals.h"
+#include "storage/rocksdb/rocksdb_store.h"
+
+namespace iothub::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The listeners of ARCHITECTURE.md, "Endpoints and ports".
+struct Endpoint {
+  const char* name;
+  uint16_t Config::*port;
+  bool tls;
+};
+constexpr Endpoint kEndpoints[] = {
+    {"mqtt", &Config::mqtt_port, true},
+    {"amqp", &Config::amqp_port, true},
+    {"https", &Config::https_port, true},
+    {"mqtt-plain", &Config::plain_mqtt_port, false},
+    {"amqp-plain", &Config::plain_amqp_port, false},
+    {"http-plain", &Config::plain_http_port, false},
+};
+
+// Until the protocol front-ends exist, a connection is accepted and closed at once.
+net::AcceptHandler NotServedYet(std::string name) {
+  return [name = std::move(name)](net::TcpConnection connection) {
+    HUB_LOG_DEBUG("server", "{}: closing connection from {}: the protocol is not served yet",
+                  name, connection.remote_endpoint());
+    connection.Close();
+  };
+}
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+}  // namespace
+
+Daemon::Daemon(Config config) : config_(std::move(config)) {}
+
+Daemon::~Daemon() { Stop(); }
+
+Status Daemon::Start() {
+  Status status = [&]() -> Status {
+    HUB_RETURN_IF_ERROR(PrepareDataDirectory());
+    HUB_RETURN_IF_ERROR(OpenStore());
+    HUB_RETURN_IF_ERROR(PrepareTls());
+    HUB_RETURN_IF_ERROR(WriteConnectionStrings());
+    shards_ = std::make_unique<net::ShardPool>(config_.shards);
+    HUB_RETURN_IF_ERROR(StartCoreServices());
+    HUB_RETURN_IF_ERROR(StartListeners());
+    return Status::Ok();
+  }();
+  if (!status.ok()) {
+    Stop();
+    return status;
+  }
+  HUB_LOG_INFO("server", "started: hostname={} data={} shards={}", config_.hostname, data_dir_,
+               config_.shards);
+  return Status::Ok();
+}
+
+void Daemon::Stop() {
+  for (auto& listener : listeners_) listener->Close();
+  StopCoreServices();
+  if (shards_) {
+    shards_->Stop();
+    shards_->Join();
+  }
+  listeners_.clear();
+  shards_.reset();
+  policies_.reset();
+  if (store_) {
+    store_->Close();
+    store_.reset();
+    HUB_LOG_INFO("server", "store closed");
+  }
+}
+
+Status Daemon::PrepareDataDirectory() {
+  std::error_code ec;
+  fs::path dir = fs::absolute(config_.data_dir, ec).lexically_normal();
+  data_dir_ = dir.string();
+  if (data_dir_.size() > 1 && data_dir_.back() == '/') data_dir_.pop_back();
+  std::string where = "data directory " + data_dir_;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    return InvalidArgument(where + " is not a directory");
+  }
+  if (!fs::exists(dir, ec)) {
+    if (!fs::create_directories(dir, ec) || ec) {
+      return InvalidArgument("cannot create " + where + ": " + ec.message());
+    }
+    ::chmod(data_dir_.c_str(), 0700);  // it will hold keys
+    HUB_LOG_INFO("server", "created {}", where);
+  }
+  DIR* listing = ::opendir(data_dir_.c_str());
+  if (listing == nullptr) return InvalidArgument(where + " is not readable: " + ErrnoText());
+  ::closedir(listing);
+  // access() would answer for the real uid and misjudge root; a real file answers for everyone.
+  std::string probe = data_dir_ + "/.iothubd-write-test";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return InvalidArgument(where + " is not writable: " + ErrnoText());
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return Status::Ok();
+}
+
+Status Daemon::OpenStore() {
+  std::string path = data_dir_ + "/store";
+  auto store = storage::OpenRocksDbStore({.path = path});
+  if (!store) {
+    std::string hint = store.error().code() == StatusCode::kUnavailable
+                           ? " (is another iothubd using " + data_dir_ + "?)"
+                           : "";
+    return Unavailable("cannot open the store at " + path + ": " + store.error().message() + hint);
+  }
+  store_ = std::move(*store);
+  policies_ = std::make_unique<core::auth::PolicyStore>(*store_);
+  Status loaded = policies_->LoadOrCreateDefaults();
+  if (!loaded.ok()) return Internal("cannot load the shared access policies: " + loaded.ToString());
+  HUB_LOG_INFO("server", "store open at {}, {} shared access policies", path,
+               policies_->List().size());
+  return Status::Ok();
+}
+
+Status Daemon::PrepareTls() {
+  Result<ServerTlsFiles> files =
+      config_.tls_cert.empty()
+          ? EnsureHubCertificates(data_dir_ + "/tls", config_.hostname, config_.bind_address)
+          : UseExternalCertificate(config_.tls_cert, config_.tls_key, config_.hostname);
+  if (!files) return files.error();
+  tls_files_ = *files;
+  bool any_tls = config_.mqtt_port != 0 || config_.amqp_port != 0 || config_.https_port != 0;
+  if (any_tls) {
+    // Loading them into the TLS stack now turns a bad file into a start-up error, not a failed
+    // handshake later.
+    auto context = net::TlsContext::CreateServer(tls_files_.chain_file, tls_files_.key_file);
+    if (!context) return context.error();
+    tls_context_ = *context;
+  }
+  return Status::Ok();
+}
+
+Status Daemon::WriteConnectionStrings() {
+  connection_strings_.clear();
+  nlohmann::ordered_json json = nlohmann::ordered_json::object();
+  for (const auto& policy : policies_->List()) {
+    std::string cs =
+        core::auth::ServiceConnectionString(config_.hostname, policy.name, policy.primary_key);
+    json[policy.name] = cs;
+    connection_strings_.emplace_back(policy.name, std::move(cs));
+  }
+  return WriteFileAtomically(data_dir_ + "/connection-strings.json", json.dump(2) + "\n", 0600);
+}
+
+Status Daemon::StartCoreServices() {
+  // The core goes here (the lead wires it): create core::Hub from *store_, *policies_, the shard
+  // executors (shards_->executor(i)) and the limits in config_ (c2d_*, feedback_*, telemetry_*),
+  // let it recover its state from the store, and drive its timers with one net::DeadlineTimer per
+  // shard (Arm(NextDeadline()) after each ProcessTimers()) plus net::PeriodicTask for retention.
+  return Status::Ok();
+}
+
+void Daemon::StopCoreServices() {
+  // Counterpart of StartCoreServices: runs after the listeners closed and before the shards stop.
+}
+
+Status Daemon::StartListeners() {
+  for (const Endpoint& endpoint : kEndpoints) {
+    uint16_t port = config_.*endpoint.port;
+    if (port == 0) continue;
+    // Front-ends replace NotServedYet: TLS ones get tls_context_.
+    auto listener =
+        net::Listener::Bind(*shards_, {.name = endpoint.name, .address = config_.bind_address,
+                                       .port = port},
+                            NotServedYet(endpoint.name));
+    if (!listener) return listener.error();
+    listeners_.push_back(std::move(*listener));
+  }
+  return Status::Ok();
+}
+
+std::vector<std::pair<std::string, std::string>> Daemon::endpoints() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& listener : listeners_) out.emplace_back(listener->name(), listener->endpoint());
+  return out;
+}
+
+std::string Daemon::Banner() const {
+  std::string out = VersionText() + " is running\n";
+  out += "  hostname:  " + config_.hostname + "\n";
+  out += "  data:      " + data_dir_ + "\n";
+  if (!tls_files_.ca_file.empty()) {
+    out += "  CA:        " + tls_files_.ca_file +
+           "  (clients must trust it, e.g. NODE_EXTRA_CA_CERTS=" + tls_files_.ca_file + ")\n";
+  } else {
+    out += "  TLS:       " + tls_files_.chain_file + " (externally provided)\n";
+  }
+  std::string listening;
+  for (const auto& [name, where] : endpoints()) {
+    listening += (listening.empty() ? "" : ", ") + name + " " + where;
+  }
+  out += "  listening: " + (listening.empty() ? std::string("nothing (every port is off)") : listening) + "\n";
+  out += "\nService connection strings (also in " + data_dir_ + "/connection-strings.json):\n";
+  for (const auto& [name, cs] : connection_strings_) {
+    out += "  " + name + std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') + cs + "\n";
+  }
+  out += "\nStop with Ctrl-C or SIGTERM.\n";
+  return out;
+}
+
+Status RunDaemon(const Config& config) {
+  StopSignals signals;
+  if (!InitLogging(config.log_level)) return InvalidArgument("unknown log level " + config.log_level);
+  Daemon daemon(config);
+  HUB_RETURN_IF_ERROR(daemon.Start());
+  std::fputs(daemon.Banner().c_str(), stdout);
+  std::fflush(stdout);
+
+  int signal = signals.Wait();
+  HUB_LOG_INFO("server", "{} received, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  // Shutdown must not hang an init system or a test: give up after a while.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopped = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return stopped; })) {
+      HUB_LOG_ERROR("server", "shutdown took longer than 10 s; exiting anyway");
+      std::_Exit(1);
+    }
+  });
+  daemon.Stop();
+  {
+    std::lock_guard lock(mu);
+    stopped = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  HUB_LOG_INFO("server", "stopped");
+  return Status::Ok();
+}
+
+}  // namespace iothub::server

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "server/certificates.h"
+#include "server/config.h"
+
+namespace iothub::storage {
+class Store;
+}
+namespace iothub::core::auth {
+class PolicyStore;
+}
+namespace iothub::net {
+class Listener;
+class ShardPool;
+class TlsContext;
+}  // namespace iothub::net
+
+namespace iothub::server {
+
+// iothubd's parts and their order. Start() brings them up one after the other; Stop() takes them
+// down in reverse:
+//
+//   1. data directory       created if missing; must be a writable directory
+//   2. store                RocksDB at DIR/store
+//   3. policies             the five shared access policies (created with random keys at first start)
+//   4. TLS identity         DIR/tls (certificates.h), or --tls-cert/--tls-key
+//   5. connection strings   DIR/connection-strings.json (0600), rewritten on every start
+//   6. shards               one event loop per --shards
+//   7. core services        StartCoreServices(): where core::Hub is created and recovered
+//   8. listeners            one per enabled port on --bind
+//
+// Stop(): listeners closed (no new connections) -> core services stopped -> shards stopped and
+// joined -> store closed (flushes).
+//
+// Threading: Start, Stop and the accessors run on the owner's thread (main); not thread-safe.
+class Daemon {
+ public:
+  explicit Daemon(Config config);
+  ~Daemon();  // Stop()
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Runs steps 1-8. On failure returns one operator-ready error (e.g. "address 127.0.0.1:8883 is
+  // already in use") and leaves nothing running; the daemon may then only be destroyed.
+  Status Start();
+  // Idempotent; also safe after a failed Start.
+  void Stop();
+
+  // After a successful Start:
+  // (policy name, service connection string) for every policy, ordered by policy name.
+  const std::vector<std::pair<std::string, std::string>>& connection_strings() const {
+    return connection_strings_;
+  }
+  const ServerTlsFiles& tls_files() const { return tls_files_; }
+  // (listener name, "address:port") of every listener, in start order.
+  std::vector<std::pair<std::string, std::string>> endpoints() const;
+  // The block printed to stdout once the hub is up: where the CA is, what listens where, and the
+  // connection strings.
+  std::string Banner() const;
+
+ private:
+  Status PrepareDataDirectory();
+  Status OpenStore();
+  Status PrepareTls();
+  Status WriteConnectionStrings();
+  Status StartCoreServices();
+  void StopCoreServices();
+  Status StartListeners();
+
+  Config config_;
+  std::string data_dir_;  // absolute
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<core::auth::PolicyStore> policies_;
+  ServerTlsFiles tls_files_;
+  std::shared_ptr<net::TlsContext> tls_context_;  // null when every TLS port is off
+  std::vector<std::pair<std::string, std::string>> connection_strings_;
+  std::unique_ptr<net::ShardPool> shards_;
+  std::vector<std::unique_ptr<net::Listener>> listeners_;
+};
+
+// All of iothubd after its command line is parsed: blocks SIGINT/SIGTERM (call it before any other
+// thread starts), sets up logging, starts the Daemon, prints its Banner to stdout, waits for SIGINT
+// or SIGTERM, stops. Ok after a clean shutdown; the start-up error otherwise.
+Status RunDaemon(const Config& config);
+
+}  // namespace iothub::server
