@@ -1,7 +1,7 @@
 #include "server/config.h"
 
 #include <CLI/CLI.hpp>
-#include <set>
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -179,6 +179,13 @@ Result<Invocation> ParseCommandLine(int argc, const char* const* argv) {
   } catch (const CLI::CallForVersion&) {
     out.print_and_exit = VersionText() + "\n";
     return out;
+  } catch (const CLI::ExtrasError&) {
+    // CLI11 lists every leftover (an unknown option's value too); name what the operator mistyped.
+    std::vector<std::string> extras = app.remaining();
+    auto option = std::find_if(extras.begin(), extras.end(),
+                               [](const std::string& a) { return a.rfind("-", 0) == 0; });
+    if (option != extras.end()) return InvalidArgument("unknown option " + *option);
+    return InvalidArgument("unexpected argument '" + extras.front() + "'");
   } catch (const CLI::FileError& e) {
     return InvalidArgument(std::string("--config: ") + e.what());
   } catch (const CLI::ParseError& e) {
