@@ -353,6 +353,13 @@ std::optional<auth::DeviceCredentials> Registry::Credentials(std::string_view id
   return c;
 }
 
+std::optional<std::string> Registry::GenerationId(std::string_view id) const {
+  std::shared_lock lock(mu_);
+  auto it = devices_.find(id);
+  if (it == devices_.end()) return std::nullopt;
+  return it->second.device.generation_id;
+}
+
 Result<Device> Registry::CommitIdentity(Device d, uint64_t expected_revision) {
   HUB_ASSIGN_OR_RETURN(std::string bytes, EncodeDeviceIdentity(d));
   storage::WriteBatch batch;

@@ -114,6 +114,10 @@ class Registry {
   // enabled; nullopt when unknown.
   std::optional<auth::DeviceCredentials> Credentials(std::string_view id) const;
 
+  // The device's generationId, or nullopt when unknown. A map lookup: the C2D queues ask it on
+  // every send (existence check and the feedback records' deviceGenerationId).
+  std::optional<std::string> GenerationId(std::string_view id) const;
+
   // `listener` runs on the thread that called Delete, after the delete is durable and before any
   // other Create/Replace/Delete can run (so a re-created device never sees its predecessor's
   // listener effects). It may call the registry's readers but not Create/Replace/Delete.

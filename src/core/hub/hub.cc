@@ -1,0 +1,120 @@
+#include "core/hub/hub.h"
+
+#include "base/log.h"
+#include "base/strings.h"
+#include "core/c2d/stored_formats.h"
+
+namespace iothub::core {
+
+Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Executor*> shards)
+    : options_(std::move(options)), store_(store), clock_(clock), shards_(std::move(shards)) {
+  HUB_CHECK(!shards_.empty());
+  policies_ = std::make_unique<auth::PolicyStore>(store_);
+  // cloudToDeviceMessageCount: every message still in the device's queue, as the store holds it
+  // (a shard's in-memory state may only be read on its own thread).
+  registry_ = std::make_unique<Registry>(store_, clock_, [this](std::string_view id) -> uint64_t {
+    auto n = store_.CountQueue(kC2dQueue, id);
+    return n ? *n : 0;
+  });
+  authenticator_ = std::make_unique<auth::Authenticator>(
+      options_.host_name, *policies_, clock_,
+      [this](std::string_view id) { return registry_->Credentials(id); });
+  feedback_ = std::make_unique<FeedbackQueue>(store_, clock_, feedback_executor(),
+                                              options_.host_name, options_.feedback);
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    auto lookup = [this](std::string_view id) -> std::optional<DeviceInfo> {
+      auto generation = registry_->GenerationId(id);
+      if (!generation) return std::nullopt;
+      return DeviceInfo{std::move(*generation)};
+    };
+    c2d_.push_back(std::make_unique<C2dQueues>(store_, clock_, *shards_[i], lookup, options_.c2d));
+    c2d_.back()->SetFeedbackCallback(
+        [this](std::vector<StoredFeedbackRecord> records) { feedback_->AddRecords(std::move(records)); });
+  }
+  registry_->AddDeleteListener([this](const std::string& id) {
+    size_t shard = ShardOf(id);
+    shards_[shard]->Post([this, shard, id] {
+      c2d_[shard]->RemoveDevice(id, [id](Status s) {
+        if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of deleted device {}: {}", id, s.ToString());
+      });
+    });
+  });
+}
+
+Hub::~Hub() = default;
+
+size_t Hub::ShardOf(std::string_view device_id) const {
+  return StableHash(device_id) % shards_.size();
+}
+
+Status Hub::Open() {
+  HUB_RETURN_IF_ERROR(policies_->LoadOrCreateDefaults());
+  HUB_RETURN_IF_ERROR(registry_->Open());
+  HUB_ASSIGN_OR_RETURN(telemetry_, TelemetryLog::Open(store_, clock_, options_.telemetry));
+  HUB_RETURN_IF_ERROR(feedback_->Recover());
+  for (size_t i = 0; i < c2d_.size(); ++i) {
+    HUB_RETURN_IF_ERROR(c2d_[i]->Recover([this, i](std::string_view id) { return ShardOf(id) == i; }));
+    HUB_RETURN_IF_ERROR(DropOrphanQueues(i));
+  }
+  auto stats = registry_->Stats();
+  HUB_LOG_INFO("hub", "opened: {} device(s), {} shard(s), {} telemetry partition(s)", stats.total,
+               shards_.size(), telemetry_->partition_count());
+  return Status::Ok();
+}
+
+// A device deleted while the hub was down (after its registry record went, before its queue did)
+// leaves a queue without a device: drop it now.
+Status Hub::DropOrphanQueues(size_t shard) {
+  constexpr size_t kPage = 1000;
+  for (std::string after;;) {
+    HUB_ASSIGN_OR_RETURN(auto keys, store_.ListQueueKeys(kC2dQueue, after, kPage));
+    for (const std::string& id : keys) {
+      if (ShardOf(id) != shard || registry_->GenerationId(id)) continue;
+      HUB_LOG_INFO("hub", "dropping the C2D queue of deleted device {}", id);
+      c2d_[shard]->RemoveDevice(id, [id](Status s) {
+        if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of {}: {}", id, s.ToString());
+      });
+    }
+    if (keys.size() < kPage) return Status::Ok();
+    after = keys.back();
+  }
+}
+
+void Hub::Close() {
+  Status s = registry_->FlushActivity();
+  if (!s.ok()) HUB_LOG_WARN("hub", "flushing device activity: {}", s.ToString());
+}
+
+void Hub::SendC2d(std::string device_id, Message message, Executor& reply_to,
+                  std::function<void(Result<uint64_t>)> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), message = std::move(message),
+                        &reply_to, done = std::move(done)]() mutable {
+    c2d_[shard]->Enqueue(device_id, std::move(message),
+                         [&reply_to, done = std::move(done)](Result<uint64_t> r) mutable {
+                           reply_to.Post([done = std::move(done), r = std::move(r)]() mutable {
+                             done(std::move(r));
+                           });
+                         });
+  });
+}
+
+void Hub::PurgeC2d(std::string device_id, Executor& reply_to,
+                   std::function<void(Result<uint64_t>)> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), &reply_to,
+                        done = std::move(done)]() mutable {
+    c2d_[shard]->Purge(device_id, [&reply_to, done = std::move(done)](Result<uint64_t> r) mutable {
+      reply_to.Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    });
+  });
+}
+
+void Hub::ProcessTimers(size_t shard) {
+  c2d_[shard]->ProcessTimers();
+  if (shard == 0) feedback_->ProcessTimers();
+}
+
+Result<uint64_t> Hub::ApplyRetention() { return telemetry_->ApplyRetention(); }
+
+}  // namespace iothub::core

@@ -1,0 +1,193 @@
+#include "core/hub/hub.h"
+
+#include <gtest/gtest.h>
+
+#include "core/auth/sas_token.h"
+#include "core/c2d/stored_formats.h"
+#include "storage/memory/memory_store.h"
+#include "tests/testing/manual_executor.h"
+
+namespace iothub::core {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// A hub over a MemoryStore with two manually driven shards, so a test decides when every shard
+// runs: the wiring between registry, C2D queues, feedback and auth is what is under test here
+// (each component has its own exhaustive tests).
+class HubTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(); }
+
+  void Start() {
+    HubOptions options;
+    options.host_name = "hub.example";
+    options.feedback.batch_size = 1;  // one record per feedback message: easy to observe
+    hub_ = std::make_unique<Hub>(options, store_, clock_,
+                                 std::vector<Executor*>{&shard0_, &shard1_});
+    ASSERT_TRUE(hub_->Open().ok());
+  }
+
+  void Restart() {
+    RunAll();
+    hub_->Close();
+    hub_.reset();
+    Start();
+  }
+
+  void RunAll() {
+    while (shard0_.RunAll() + shard1_.RunAll() + reply_.RunAll() > 0) {
+    }
+  }
+
+  Device CreateDevice(const std::string& id) {
+    Device d;
+    d.id = id;
+    auto created = hub_->registry().Create(d);
+    EXPECT_TRUE(created.has_value()) << created.error().ToString();
+    return created.value_or(Device{});
+  }
+
+  Result<uint64_t> Send(const std::string& id, Message m) {
+    std::optional<Result<uint64_t>> result;
+    hub_->SendC2d(id, std::move(m), reply_, [&](Result<uint64_t> r) { result = std::move(r); });
+    RunAll();
+    EXPECT_TRUE(result.has_value());
+    return result.value_or(Result<uint64_t>(Internal("no reply")));
+  }
+
+  C2dQueues& QueuesOf(const std::string& id) { return hub_->c2d(hub_->ShardOf(id)); }
+
+  FakeClock clock_;
+  storage::MemoryStore store_;
+  testing::ManualExecutor shard0_, shard1_, reply_;
+  std::unique_ptr<Hub> hub_;
+};
+
+TEST_F(HubTest, OpenCreatesTheFiveDefaultPolicies) {
+  auto policies = hub_->policies().List();
+  EXPECT_EQ(policies.size(), 5u);
+  EXPECT_TRUE(hub_->policies().Find("iothubowner").has_value());
+  EXPECT_TRUE(hub_->policies().Find("registryReadWrite").has_value());
+}
+
+TEST_F(HubTest, PoliciesAndDevicesSurviveARestart) {
+  std::string key = hub_->policies().Find("service")->primary_key;
+  CreateDevice("d1");
+  Restart();
+  EXPECT_EQ(hub_->policies().Find("service")->primary_key, key);
+  EXPECT_TRUE(hub_->registry().Get("d1").has_value());
+}
+
+TEST_F(HubTest, AuthenticatorUsesRegistryDeviceKeys) {
+  Device d = CreateDevice("d1");
+  std::string token = auth::CreateSasToken("hub.example/devices/d1", d.primary_key,
+                                           clock_.Now() + minutes(10));
+  auto principal = hub_->authenticator().Authenticate(token);
+  ASSERT_TRUE(principal.has_value()) << principal.error().ToString();
+  EXPECT_EQ(principal->device_id, "d1");
+  EXPECT_TRUE(hub_->authenticator().AuthorizeDeviceConnect(*principal, "d1").ok());
+  EXPECT_FALSE(hub_->authenticator().AuthorizeDeviceConnect(*principal, "d2").ok());
+}
+
+TEST_F(HubTest, SendToUnknownDeviceFails) {
+  auto r = Send("nobody", Message{});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.error().reason(), "DeviceNotFound");
+}
+
+TEST_F(HubTest, CompletionReachesTheFeedbackQueueWithTheDeviceGeneration) {
+  Device d = CreateDevice("d1");
+  Message m;
+  m.message_id = "m1";
+  m.ack = AckMode::kFull;
+  ASSERT_TRUE(Send("d1", m).has_value());
+  EXPECT_EQ(hub_->registry().Get("d1")->cloud_to_device_message_count, 1u);
+
+  auto locked = QueuesOf("d1").ReceiveAndLock("d1");
+  ASSERT_TRUE(locked.has_value());
+  Status completed = Internal("not called");
+  QueuesOf("d1").Complete("d1", locked->lock_token, [&](Status s) { completed = s; });
+  RunAll();
+  ASSERT_TRUE(completed.ok()) << completed.ToString();
+  EXPECT_EQ(hub_->registry().Get("d1")->cloud_to_device_message_count, 0u);
+
+  hub_->ProcessTimers(0);
+  RunAll();
+  auto feedback = hub_->feedback().ReceiveAndLock();
+  ASSERT_TRUE(feedback.has_value());
+  EXPECT_NE(feedback->body.find("\"originalMessageId\":\"m1\""), std::string::npos) << feedback->body;
+  EXPECT_NE(feedback->body.find("\"statusCode\":\"Success\""), std::string::npos);
+  EXPECT_NE(feedback->body.find(d.generation_id), std::string::npos);
+}
+
+TEST_F(HubTest, DeletingADeviceDropsItsQueue) {
+  CreateDevice("d1");
+  ASSERT_TRUE(Send("d1", Message{}).has_value());
+  ASSERT_TRUE(hub_->registry().Delete("d1", "*").ok());
+  RunAll();
+  EXPECT_EQ(QueuesOf("d1").Depth("d1"), 0u);
+  EXPECT_EQ(*store_.CountQueue(kC2dQueue, "d1"), 0u);
+  // Re-created under the same id, the device starts with an empty queue.
+  CreateDevice("d1");
+  EXPECT_FALSE(QueuesOf("d1").ReceiveAndLock("d1").has_value());
+}
+
+TEST_F(HubTest, QueuedMessagesSurviveARestartOnTheirShard) {
+  CreateDevice("d1");
+  CreateDevice("d2");
+  Message m;
+  m.message_id = "kept";
+  ASSERT_TRUE(Send("d1", m).has_value());
+  ASSERT_TRUE(Send("d2", m).has_value());
+  Restart();
+  for (const char* id : {"d1", "d2"}) {
+    auto locked = QueuesOf(id).ReceiveAndLock(id);
+    ASSERT_TRUE(locked.has_value()) << id;
+    EXPECT_EQ(locked->message_id, "kept");
+  }
+}
+
+TEST_F(HubTest, QueueOfADeviceDeletedWhileDownIsDroppedAtOpen) {
+  CreateDevice("d1");
+  ASSERT_TRUE(Send("d1", Message{}).has_value());
+  RunAll();
+  hub_->Close();
+  hub_.reset();
+  // The registry record goes, the queue stays: as if the hub died between the two steps.
+  auto rows = store_.Scan(kDevicesTable, "", "", 100);
+  ASSERT_TRUE(rows.has_value());
+  storage::WriteBatch batch;
+  for (const auto& row : *rows) batch.Delete(kDevicesTable, row.key);
+  ASSERT_TRUE(store_.CommitAndWait(std::move(batch), storage::Durability::kSync).has_value());
+  Start();
+  RunAll();
+  EXPECT_EQ(*store_.CountQueue(kC2dQueue, "d1"), 0u);
+}
+
+TEST_F(HubTest, LockExpiryIsDrivenByProcessTimers) {
+  CreateDevice("d1");
+  ASSERT_TRUE(Send("d1", Message{}).has_value());
+  ASSERT_TRUE(QueuesOf("d1").ReceiveAndLock("d1", seconds(5)).has_value());
+  EXPECT_FALSE(QueuesOf("d1").ReceiveAndLock("d1").has_value());
+  clock_.Advance(seconds(6));
+  hub_->ProcessTimers(hub_->ShardOf("d1"));
+  RunAll();
+  EXPECT_TRUE(QueuesOf("d1").ReceiveAndLock("d1").has_value());
+}
+
+TEST_F(HubTest, PurgeReportsTheCount) {
+  CreateDevice("d1");
+  ASSERT_TRUE(Send("d1", Message{}).has_value());
+  ASSERT_TRUE(Send("d1", Message{}).has_value());
+  std::optional<Result<uint64_t>> purged;
+  hub_->PurgeC2d("d1", reply_, [&](Result<uint64_t> r) { purged = std::move(r); });
+  RunAll();
+  ASSERT_TRUE(purged.has_value() && purged->has_value());
+  EXPECT_EQ(**purged, 2u);
+}
+
+}  // namespace
+}  // namespace iothub::core
