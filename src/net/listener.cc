@@ -117,10 +117,11 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     }
     auto connection = std::make_unique<TcpConnection::Impl>(std::move(*peer), shard);
     peer.reset();
-    asio::post(IoContext(pool, shard), [self = shared_from_this(), c = std::move(connection)]() mutable {
-      if (self->closed) return;
-      self->handler(TcpConnection(std::move(c)));
-    });
+    asio::post(IoContext(pool, shard),
+               [self = shared_from_this(), c = std::move(connection)]() mutable {
+                 if (self->closed) return;
+                 self->handler(TcpConnection(std::move(c)));
+               });
     AcceptNext();
   }
 

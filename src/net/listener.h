@@ -51,9 +51,9 @@ std::string FormatHostPort(std::string_view address, uint16_t port);
 class Listener {
  public:
   struct Options {
-    std::string name;      // for logs: "mqtt", "https", ...
-    std::string address;   // an IPv4 or IPv6 literal: "127.0.0.1", "0.0.0.0", "::1", "::"
-    uint16_t port = 0;     // 0: the OS picks one (see port())
+    std::string name;     // for logs: "mqtt", "https", ...
+    std::string address;  // an IPv4 or IPv6 literal: "127.0.0.1", "0.0.0.0", "::1", "::"
+    uint16_t port = 0;    // 0: the OS picks one (see port())
     int backlog = 1024;
   };
 

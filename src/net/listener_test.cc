@@ -61,8 +61,8 @@ struct Accepted {
 TEST(ListenerTest, AcceptsRoundRobinOntoShardsAndRunsTheHandlerThere) {
   ShardPool pool(2);
   Accepted accepted;
-  auto listener = Listener::Bind(pool, {.name = "test", .address = "127.0.0.1", .port = 0},
-                                 accepted.Handler());
+  auto listener =
+      Listener::Bind(pool, {.name = "test", .address = "127.0.0.1", .port = 0}, accepted.Handler());
   ASSERT_TRUE(listener) << listener.error().ToString();
   uint16_t port = (*listener)->port();
   ASSERT_NE(port, 0);
@@ -99,8 +99,8 @@ TEST(ListenerTest, ClosingTheConnectionClosesTheSocket) {
 
 TEST(ListenerTest, PortInUseNamesTheAddressAndPort) {
   ShardPool pool(1);
-  auto first = Listener::Bind(pool, {.name = "a", .address = "127.0.0.1", .port = 0},
-                              [](TcpConnection) {});
+  auto first =
+      Listener::Bind(pool, {.name = "a", .address = "127.0.0.1", .port = 0}, [](TcpConnection) {});
   ASSERT_TRUE(first);
   uint16_t port = (*first)->port();
   auto second = Listener::Bind(pool, {.name = "b", .address = "127.0.0.1", .port = port},
@@ -155,8 +155,8 @@ TEST(ListenerTest, BindsIpv6Loopback) {
 
 TEST(ListenerTest, CloseStopsAcceptingAndIsIdempotent) {
   ShardPool pool(2);
-  auto listener = Listener::Bind(pool, {.name = "t", .address = "127.0.0.1", .port = 0},
-                                 [](TcpConnection) {});
+  auto listener =
+      Listener::Bind(pool, {.name = "t", .address = "127.0.0.1", .port = 0}, [](TcpConnection) {});
   ASSERT_TRUE(listener);
   uint16_t port = (*listener)->port();
   (*listener)->Close();
@@ -171,8 +171,8 @@ TEST(ListenerTest, CloseStopsAcceptingAndIsIdempotent) {
 
 TEST(ListenerTest, ClosesAfterThePoolHasStopped) {
   ShardPool pool(1);
-  auto listener = Listener::Bind(pool, {.name = "t", .address = "127.0.0.1", .port = 0},
-                                 [](TcpConnection) {});
+  auto listener =
+      Listener::Bind(pool, {.name = "t", .address = "127.0.0.1", .port = 0}, [](TcpConnection) {});
   ASSERT_TRUE(listener);
   pool.Stop();
   pool.Join();

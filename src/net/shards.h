@@ -18,7 +18,8 @@ namespace iothub::net {
 //
 // Lifecycle: construct (threads start at once), post work, Stop(), Join() (the destructor does
 // both). Tasks still queued at Stop() are dropped without running. Thread-safety: every method may
-// be called from any thread, except Join() and the destructor, which must not run on a shard thread.
+// be called from any thread, except Join() and the destructor, which must not run on a shard
+// thread.
 class ShardPool {
  public:
   // `shards` must be at least 1.
@@ -58,8 +59,8 @@ class ShardPool {
 //
 // Thread-safety: Arm and Cancel may be called from any thread; calls from the owning shard take
 // effect at once, others are posted to it (in order). The destructor cancels: once it returns,
-// `on_fire` will not start on behalf of this timer (destroy it on its own shard, or after the pool has
-// stopped, if `on_fire` must not be running concurrently).
+// `on_fire` will not start on behalf of this timer (destroy it on its own shard, or after the pool
+// has stopped, if `on_fire` must not be running concurrently).
 class DeadlineTimer {
  public:
   DeadlineTimer(ShardPool& pool, size_t shard, std::function<void()> on_fire);

@@ -24,7 +24,8 @@ TEST(TlsContextTest, MissingFileIsNamed) {
 TEST(TlsContextTest, GarbageCertificateIsRejected) {
   testing::TempDir dir;
   std::string cert = dir.str() + "/cert.pem";
-  std::ofstream(cert) << "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
+  std::ofstream(cert)
+      << "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n";
   auto ctx = TlsContext::CreateServer(cert, cert);
   ASSERT_FALSE(ctx);
   EXPECT_EQ(ctx.error().code(), StatusCode::kInvalidArgument);

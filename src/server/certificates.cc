@@ -94,17 +94,19 @@ Result<Pair> LoadOrCreateCa(const std::string& dir, Timestamp now, bool* created
     *created = true;
     return CreateCa(cert_path, key_path, now);
   }
-  std::string move_away = "; move " + dir + " away to start with a new CA (clients must then trust "
+  std::string move_away = "; move " + dir +
+                          " away to start with a new CA (clients must then trust "
                           "the new ca.pem)";
-  if (!have_key) return InvalidArgument(cert_path + " exists but " + key_path + " is missing" + move_away);
+  if (!have_key)
+    return InvalidArgument(cert_path + " exists but " + key_path + " is missing" + move_away);
   KeepKeyPrivate(key_path);
   HUB_ASSIGN_OR_RETURN(Pair ca, LoadPair(cert_path, key_path));
   if (!x509::KeyMatches(ca.cert.get(), ca.key.get())) {
     return InvalidArgument(key_path + " does not match " + cert_path + move_away);
   }
   if (x509::NotAfter(ca.cert.get()) <= now) {
-    return InvalidArgument(cert_path + " expired on " + FormatIso8601(x509::NotAfter(ca.cert.get())) +
-                           move_away);
+    return InvalidArgument(cert_path + " expired on " +
+                           FormatIso8601(x509::NotAfter(ca.cert.get())) + move_away);
   }
   *created = false;
   return ca;
@@ -113,7 +115,8 @@ Result<Pair> LoadOrCreateCa(const std::string& dir, Timestamp now, bool* created
 // Why the existing leaf cannot be served any more; empty when it can.
 std::string LeafProblem(const Pair& leaf, const Pair& ca, const std::vector<std::string>& sans,
                         Timestamp now) {
-  if (!x509::KeyMatches(leaf.cert.get(), leaf.key.get())) return "server.key does not match server.pem";
+  if (!x509::KeyMatches(leaf.cert.get(), leaf.key.get()))
+    return "server.key does not match server.pem";
   Status chain = x509::VerifyServerCert(leaf.cert.get(), ca.cert.get(), now);
   if (!chain.ok()) return "server.pem does not verify against ca.pem: " + chain.message();
   for (const std::string& san : sans) {
@@ -176,8 +179,8 @@ Result<ServerTlsFiles> EnsureHubCertificates(const std::string& tls_dir, std::st
                       .not_before = now - kBackdate,
                       .not_after = std::min(now + kLeafValidity, x509::NotAfter(ca.cert.get()))};
   HUB_ASSIGN_OR_RETURN(x509::Cert cert, x509::Issue(spec, key.get(), ca.cert.get(), ca.key.get()));
-  HUB_RETURN_IF_ERROR(WritePair(Pair{std::move(cert), std::move(key)}, files.chain_file,
-                                files.key_file));
+  HUB_RETURN_IF_ERROR(
+      WritePair(Pair{std::move(cert), std::move(key)}, files.chain_file, files.key_file));
   files.leaf_issued = true;
   std::string names;
   for (const auto& san : sans) names += (names.empty() ? "" : ",") + san;
@@ -191,8 +194,8 @@ Result<ServerTlsFiles> UseExternalCertificate(const std::string& cert_file,
                                               std::string_view hostname, const Clock& clock) {
   HUB_ASSIGN_OR_RETURN(Pair pair, LoadPair(cert_file, key_file));
   if (!x509::KeyMatches(pair.cert.get(), pair.key.get())) {
-    return InvalidArgument("--tls-key " + key_file + " does not match the certificate in --tls-cert " +
-                           cert_file);
+    return InvalidArgument("--tls-key " + key_file +
+                           " does not match the certificate in --tls-cert " + cert_file);
   }
   if (!x509::CoversHost(pair.cert.get(), hostname)) {
     HUB_LOG_WARN("tls", "{} does not name the hub's host name {}: clients verifying it will fail",

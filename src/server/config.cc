@@ -70,7 +70,8 @@ Status CheckCombinations(const Config& c) {
 void AddOptions(CLI::App& app, Config& c) {
   app.option_defaults()->always_capture_default();
 
-  app.add_option("--data-dir", c.data_dir, "Directory of the store, TLS files and connection-strings.json")
+  app.add_option("--data-dir", c.data_dir,
+                 "Directory of the store, TLS files and connection-strings.json")
       ->type_name("DIR");
   app.add_option("--hostname", c.hostname,
                  "Host name (or IP address) clients connect to: HostName of the connection "
@@ -84,7 +85,9 @@ void AddOptions(CLI::App& app, Config& c) {
       ->type_name("ADDR");
 
   auto port = [&](const char* name, uint16_t& field, const char* what) {
-    app.add_option(name, field, std::string(what) + " (0: off)")->check(kPortRange)->type_name("PORT");
+    app.add_option(name, field, std::string(what) + " (0: off)")
+        ->check(kPortRange)
+        ->type_name("PORT");
   };
   port("--mqtt-port", c.mqtt_port, "MQTT over TLS port");
   port("--amqp-port", c.amqp_port, "AMQP over TLS port");

@@ -13,7 +13,7 @@ namespace iothub::server {
 // A port of 0 turns that listener off.
 struct Config {
   std::string data_dir = "./data";
-  std::string hostname = "localhost";   // HostName of connection strings and the certificate's SAN
+  std::string hostname = "localhost";  // HostName of connection strings and the certificate's SAN
   std::string bind_address = "127.0.0.1";  // local-only by default; "0.0.0.0" or "::" for all
 
   uint16_t mqtt_port = 8883;
@@ -49,7 +49,7 @@ struct Config {
 
 // What the command line asks for: run with a configuration, or print a text and exit 0.
 struct Invocation {
-  Config config;                 // meaningful when print_and_exit is empty
+  Config config;                              // meaningful when print_and_exit is empty
   std::optional<std::string> print_and_exit;  // --help / --version: print to stdout, exit 0
 };
 

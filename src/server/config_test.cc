@@ -66,16 +66,53 @@ TEST(ConfigTest, EveryOptionIsSettable) {
   std::string cert = dir.str() + "/c.pem", key = dir.str() + "/k.pem";
   std::ofstream(cert) << "x";
   std::ofstream(key) << "x";
-  Config c = ParseOk({"--data-dir", "/var/lib/iothub", "--hostname", "hub.example.com", "--bind",
-                      "0.0.0.0", "--mqtt-port", "18883", "--amqp-port", "15671", "--https-port",
-                      "1443", "--plain-mqtt-port", "1883", "--plain-amqp-port", "5672",
-                      "--plain-http-port", "8080", "--tls-cert", cert, "--tls-key", key,
-                      "--log-level", "debug", "--shards", "3", "--c2d-max-queue-depth", "7",
-                      "--c2d-default-ttl", "60", "--c2d-max-ttl", "120", "--c2d-lock-timeout", "5",
-                      "--c2d-max-delivery-count", "100", "--c2d-lock-expiry-counts-as-delivery",
-                      "--feedback-batch-size", "2", "--feedback-batch-interval-ms", "100",
-                      "--telemetry-partitions", "8", "--telemetry-retention-hours", "2",
-                      "--telemetry-max-bytes-per-partition", "0"});
+  Config c = ParseOk({"--data-dir",
+                      "/var/lib/iothub",
+                      "--hostname",
+                      "hub.example.com",
+                      "--bind",
+                      "0.0.0.0",
+                      "--mqtt-port",
+                      "18883",
+                      "--amqp-port",
+                      "15671",
+                      "--https-port",
+                      "1443",
+                      "--plain-mqtt-port",
+                      "1883",
+                      "--plain-amqp-port",
+                      "5672",
+                      "--plain-http-port",
+                      "8080",
+                      "--tls-cert",
+                      cert,
+                      "--tls-key",
+                      key,
+                      "--log-level",
+                      "debug",
+                      "--shards",
+                      "3",
+                      "--c2d-max-queue-depth",
+                      "7",
+                      "--c2d-default-ttl",
+                      "60",
+                      "--c2d-max-ttl",
+                      "120",
+                      "--c2d-lock-timeout",
+                      "5",
+                      "--c2d-max-delivery-count",
+                      "100",
+                      "--c2d-lock-expiry-counts-as-delivery",
+                      "--feedback-batch-size",
+                      "2",
+                      "--feedback-batch-interval-ms",
+                      "100",
+                      "--telemetry-partitions",
+                      "8",
+                      "--telemetry-retention-hours",
+                      "2",
+                      "--telemetry-max-bytes-per-partition",
+                      "0"});
   EXPECT_EQ(c.data_dir, "/var/lib/iothub");
   EXPECT_EQ(c.hostname, "hub.example.com");
   EXPECT_EQ(c.bind_address, "0.0.0.0");
@@ -154,15 +191,15 @@ TEST(ConfigTest, SamePortTwiceIsAnError) {
 }
 
 TEST(ConfigTest, LimitsAreChecked) {
-  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
-           {"--c2d-max-delivery-count", "0"},
-           {"--c2d-max-delivery-count", "101"},
-           {"--c2d-max-queue-depth", "0"},
-           {"--c2d-lock-timeout", "0"},
-           {"--shards", "0"},
-           {"--telemetry-partitions", "0"},
-           {"--feedback-batch-size", "0"},
-           {"--log-level", "verbose"}}) {
+  for (std::vector<std::string> bad :
+       std::vector<std::vector<std::string>>{{"--c2d-max-delivery-count", "0"},
+                                             {"--c2d-max-delivery-count", "101"},
+                                             {"--c2d-max-queue-depth", "0"},
+                                             {"--c2d-lock-timeout", "0"},
+                                             {"--shards", "0"},
+                                             {"--telemetry-partitions", "0"},
+                                             {"--feedback-batch-size", "0"},
+                                             {"--log-level", "verbose"}}) {
     std::string message = ParseError(bad);
     EXPECT_NE(message.find(bad[0]), std::string::npos) << message;
   }
@@ -201,14 +238,32 @@ TEST(ConfigTest, HelpListsEveryOptionWithItsDefault) {
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->print_and_exit.has_value());
   const std::string& help = *r->print_and_exit;
-  for (const char* option :
-       {"--config", "--data-dir", "--hostname", "--bind", "--mqtt-port", "--amqp-port",
-        "--https-port", "--plain-mqtt-port", "--plain-amqp-port", "--plain-http-port",
-        "--tls-cert", "--tls-key", "--log-level", "--shards", "--c2d-max-queue-depth",
-        "--c2d-default-ttl", "--c2d-max-ttl", "--c2d-lock-timeout", "--c2d-max-delivery-count",
-        "--c2d-lock-expiry-counts-as-delivery", "--feedback-batch-size",
-        "--feedback-batch-interval-ms", "--telemetry-partitions", "--telemetry-retention-hours",
-        "--telemetry-max-bytes-per-partition", "--version"}) {
+  for (const char* option : {"--config",
+                             "--data-dir",
+                             "--hostname",
+                             "--bind",
+                             "--mqtt-port",
+                             "--amqp-port",
+                             "--https-port",
+                             "--plain-mqtt-port",
+                             "--plain-amqp-port",
+                             "--plain-http-port",
+                             "--tls-cert",
+                             "--tls-key",
+                             "--log-level",
+                             "--shards",
+                             "--c2d-max-queue-depth",
+                             "--c2d-default-ttl",
+                             "--c2d-max-ttl",
+                             "--c2d-lock-timeout",
+                             "--c2d-max-delivery-count",
+                             "--c2d-lock-expiry-counts-as-delivery",
+                             "--feedback-batch-size",
+                             "--feedback-batch-interval-ms",
+                             "--telemetry-partitions",
+                             "--telemetry-retention-hours",
+                             "--telemetry-max-bytes-per-partition",
+                             "--version"}) {
     EXPECT_NE(help.find(option), std::string::npos) << option;
   }
   for (const char* default_value : {"./data", "localhost", "127.0.0.1", "8883", "5671", "443",

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -48,8 +48,8 @@ constexpr Endpoint kEndpoints[] = {
 // Until the protocol front-ends exist, a connection is accepted and closed at once.
 net::AcceptHandler NotServedYet(std::string name) {
   return [name = std::move(name)](net::TcpConnection connection) {
-    HUB_LOG_DEBUG("server", "{}: closing connection from {}: the protocol is not served yet",
-                  name, connection.remote_endpoint());
+    HUB_LOG_DEBUG("server", "{}: closing connection from {}: the protocol is not served yet", name,
+                  connection.remote_endpoint());
     connection.Close();
   };
 }
@@ -192,10 +192,9 @@ Status Daemon::StartListeners() {
     uint16_t port = config_.*endpoint.port;
     if (port == 0) continue;
     // Front-ends replace NotServedYet: TLS ones get tls_context_.
-    auto listener =
-        net::Listener::Bind(*shards_, {.name = endpoint.name, .address = config_.bind_address,
-                                       .port = port},
-                            NotServedYet(endpoint.name));
+    auto listener = net::Listener::Bind(
+        *shards_, {.name = endpoint.name, .address = config_.bind_address, .port = port},
+        NotServedYet(endpoint.name));
     if (!listener) return listener.error();
     listeners_.push_back(std::move(*listener));
   }
@@ -222,7 +221,8 @@ std::string Daemon::Banner() const {
   for (const auto& [name, where] : endpoints()) {
     listening += (listening.empty() ? "" : ", ") + name + " " + where;
   }
-  out += "  listening: " + (listening.empty() ? std::string("nothing (every port is off)") : listening) + "\n";
+  out += "  listening: " +
+         (listening.empty() ? std::string("nothing (every port is off)") : listening) + "\n";
   out += "\nService connection strings (also in " + data_dir_ + "/connection-strings.json):\n";
   for (const auto& [name, cs] : connection_strings_) {
     out += "  " + name + std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') + cs + "\n";
@@ -233,7 +233,8 @@ std::string Daemon::Banner() const {
 
 Status RunDaemon(const Config& config) {
   StopSignals signals;
-  if (!InitLogging(config.log_level)) return InvalidArgument("unknown log level " + config.log_level);
+  if (!InitLogging(config.log_level))
+    return InvalidArgument("unknown log level " + config.log_level);
   Daemon daemon(config);
   HUB_RETURN_IF_ERROR(daemon.Start());
   std::fputs(daemon.Banner().c_str(), stdout);

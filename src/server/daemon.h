@@ -28,7 +28,8 @@ namespace iothub::server {
 //
 //   1. data directory       created if missing; must be a writable directory
 //   2. store                RocksDB at DIR/store
-//   3. policies             the five shared access policies (created with random keys at first start)
+//   3. policies             the five shared access policies (created with random keys at first
+//   start)
 //   4. TLS identity         DIR/tls (certificates.h), or --tls-cert/--tls-key
 //   5. connection strings   DIR/connection-strings.json (0600), rewritten on every start
 //   6. shards               one event loop per --shards

@@ -76,7 +76,8 @@ TEST_F(DaemonTest, FirstStartCreatesStoreCertificatesAndConnectionStrings) {
     ASSERT_TRUE(key.has_value()) << cs;
     EXPECT_EQ(key->size(), 32u);
   }
-  for (const char* policy : {"iothubowner", "service", "device", "registryRead", "registryReadWrite"}) {
+  for (const char* policy :
+       {"iothubowner", "service", "device", "registryRead", "registryReadWrite"}) {
     EXPECT_TRUE(json.contains(policy)) << policy;
   }
   std::string banner = daemon.Banner();
@@ -106,7 +107,8 @@ TEST_F(DaemonTest, RestartReusesKeysAndCaAndFollowsTheHostName) {
     EXPECT_EQ(again.connection_strings()[i].second, expected);
   }
   auto json = nlohmann::json::parse(ReadFile(data() + "/connection-strings.json"));
-  EXPECT_NE(json.at("service").get<std::string>().find("HostName=renamed.test;"), std::string::npos);
+  EXPECT_NE(json.at("service").get<std::string>().find("HostName=renamed.test;"),
+            std::string::npos);
 }
 
 TEST_F(DaemonTest, ListenersAcceptAndCloseUntilProtocolsExist) {

@@ -7,7 +7,8 @@
 int main(int argc, char** argv) {
   auto invocation = iothub::server::ParseCommandLine(argc, argv);
   if (!invocation) {
-    std::fprintf(stderr, "iothubd: %s (see iothubd --help)\n", invocation.error().message().c_str());
+    std::fprintf(stderr, "iothubd: %s (see iothubd --help)\n",
+                 invocation.error().message().c_str());
     return 2;
   }
   if (invocation->print_and_exit) {

@@ -37,14 +37,14 @@ class TlsHandshakeTest : public ::testing::Test {
     ASSERT_TRUE(ctx) << ctx.error().ToString();
     server_ctx_ = *ctx;
     // Each connection: a server-side handshake on its shard, kept alive by its own handler.
-    auto listener = net::Listener::Bind(
-        pool_, {.name = "tls", .address = "127.0.0.1", .port = 0},
-        [ctx = server_ctx_](net::TcpConnection c) {
-          auto stream = std::make_shared<ssl::stream<tcp::socket>>(
-              std::move(net::AsioSocket(c)), ctx->native());
-          stream->async_handshake(ssl::stream_base::server,
-                                  [stream](const boost::system::error_code&) {});
-        });
+    auto listener = net::Listener::Bind(pool_, {.name = "tls", .address = "127.0.0.1", .port = 0},
+                                        [ctx = server_ctx_](net::TcpConnection c) {
+                                          auto stream = std::make_shared<ssl::stream<tcp::socket>>(
+                                              std::move(net::AsioSocket(c)), ctx->native());
+                                          stream->async_handshake(
+                                              ssl::stream_base::server,
+                                              [stream](const boost::system::error_code&) {});
+                                        });
     ASSERT_TRUE(listener) << listener.error().ToString();
     listener_ = std::move(*listener);
   }

@@ -78,7 +78,8 @@ Result<Key> GenerateEcKey() {
   return key;
 }
 
-Result<Cert> Issue(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer, EVP_PKEY* issuer_key) {
+Result<Cert> Issue(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer,
+                   EVP_PKEY* issuer_key) {
   Cert cert(X509_new());
   if (!cert) return Failed("cannot allocate a certificate");
   X509* x = cert.get();
@@ -88,8 +89,8 @@ Result<Cert> Issue(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer, EV
   X509_NAME* name = X509_get_subject_name(x);
   auto add_entry = [&](const char* field, const std::string& value) {
     return X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
-                                      reinterpret_cast<const unsigned char*>(value.c_str()), -1,
-                                      -1, 0) == 1;
+                                      reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                      0) == 1;
   };
   bool ok = X509_set_version(x, X509_VERSION_3) == 1 && add_entry("O", "iothub") &&
             add_entry("CN", spec.common_name) &&
@@ -102,7 +103,8 @@ Result<Cert> Issue(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer, EV
 
   if (spec.is_ca) {
     HUB_RETURN_IF_ERROR(AddExtension(x, issuer_cert, NID_basic_constraints, "critical,CA:TRUE"));
-    HUB_RETURN_IF_ERROR(AddExtension(x, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign"));
+    HUB_RETURN_IF_ERROR(
+        AddExtension(x, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign"));
   } else {
     HUB_RETURN_IF_ERROR(AddExtension(x, issuer_cert, NID_basic_constraints, "critical,CA:FALSE"));
     // digitalSignature is what ECDHE-ECDSA needs; keyEncipherment is meaningless for EC keys
@@ -128,7 +130,8 @@ Result<Cert> Issue(const CertSpec& spec, EVP_PKEY* subject_key, X509* issuer, EV
 
 Result<std::string> KeyToPem(EVP_PKEY* key) {
   Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return Failed("cannot encode private key");
   }
   return BioText(bio.get());
@@ -167,8 +170,8 @@ bool KeyMatches(X509* cert, EVP_PKEY* key) {
 
 std::vector<std::string> SubjectAltNames(X509* cert) {
   std::vector<std::string> out;
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);

@@ -52,7 +52,8 @@ bool KeyMatches(X509* cert, EVP_PKEY* key);
 // The certificate's SANs as "DNS:name" / "IP:address" (IPv6 in inet_ntop form).
 std::vector<std::string> SubjectAltNames(X509* cert);
 
-// True when a TLS client verifying `host` (a DNS name or an IP literal) would accept `cert`'s names.
+// True when a TLS client verifying `host` (a DNS name or an IP literal) would accept `cert`'s
+// names.
 bool CoversHost(X509* cert, std::string_view host);
 
 Timestamp NotAfter(X509* cert);

@@ -85,11 +85,13 @@ class DaemonProcessTest : public ::testing::Test {
 
   // A hub on this test's address with free ports for the three TLS listeners.
   std::vector<std::string> Args(const std::string& hostname) {
-    return {"--data-dir", data(), "--hostname", hostname, "--bind", address_,
-            "--mqtt-port", std::to_string(FreePort(address_)),
-            "--amqp-port", std::to_string(FreePort(address_)),
+    return {"--data-dir",   data(),
+            "--hostname",   hostname,
+            "--bind",       address_,
+            "--mqtt-port",  std::to_string(FreePort(address_)),
+            "--amqp-port",  std::to_string(FreePort(address_)),
             "--https-port", std::to_string(FreePort(address_)),
-            "--shards", "2"};
+            "--shards",     "2"};
   }
 
   // Exit status of a hub that must refuse to start; its stderr into *err.
@@ -125,8 +127,8 @@ TEST_F(DaemonProcessTest, FirstStartCreatesIdentityPrintsConnectionStringsAndSto
        {"iothubowner", "service", "device", "registryRead", "registryReadWrite"}) {
     ASSERT_TRUE(json.contains(policy)) << policy;
     std::string cs = json.at(policy);
-    std::string prefix =
-        "HostName=hub.example.test;SharedAccessKeyName=" + std::string(policy) + ";SharedAccessKey=";
+    std::string prefix = "HostName=hub.example.test;SharedAccessKeyName=" + std::string(policy) +
+                         ";SharedAccessKey=";
     ASSERT_EQ(cs.rfind(prefix, 0), 0u) << cs;
     auto key = Base64Decode(cs.substr(prefix.size()));
     ASSERT_TRUE(key.has_value()) << cs;
@@ -222,8 +224,8 @@ TEST_F(DaemonProcessTest, DataDirectoryBelowAFileIsOneClearError) {
   args[1] = dir_.str() + "/file/data";
   std::string err;
   EXPECT_NE(RunFailing(args, &err), 0);
-  EXPECT_EQ(err, "iothubd: cannot create data directory " + dir_.str() +
-                     "/file/data: Not a directory\n");
+  EXPECT_EQ(
+      err, "iothubd: cannot create data directory " + dir_.str() + "/file/data: Not a directory\n");
 }
 
 TEST_F(DaemonProcessTest, PortInUseIsOneClearError) {
@@ -250,14 +252,32 @@ TEST_F(DaemonProcessTest, PortInUseIsOneClearError) {
 TEST_F(DaemonProcessTest, HelpListsEveryOption) {
   std::string out, err;
   EXPECT_EQ(RunHub({"--help"}, dir_.str(), &out, &err), 0);
-  for (const char* option :
-       {"--config", "--data-dir", "--hostname", "--bind", "--mqtt-port", "--amqp-port",
-        "--https-port", "--plain-mqtt-port", "--plain-amqp-port", "--plain-http-port",
-        "--tls-cert", "--tls-key", "--log-level", "--shards", "--c2d-max-queue-depth",
-        "--c2d-default-ttl", "--c2d-max-ttl", "--c2d-lock-timeout", "--c2d-max-delivery-count",
-        "--c2d-lock-expiry-counts-as-delivery", "--feedback-batch-size",
-        "--feedback-batch-interval-ms", "--telemetry-partitions", "--telemetry-retention-hours",
-        "--telemetry-max-bytes-per-partition", "--version"}) {
+  for (const char* option : {"--config",
+                             "--data-dir",
+                             "--hostname",
+                             "--bind",
+                             "--mqtt-port",
+                             "--amqp-port",
+                             "--https-port",
+                             "--plain-mqtt-port",
+                             "--plain-amqp-port",
+                             "--plain-http-port",
+                             "--tls-cert",
+                             "--tls-key",
+                             "--log-level",
+                             "--shards",
+                             "--c2d-max-queue-depth",
+                             "--c2d-default-ttl",
+                             "--c2d-max-ttl",
+                             "--c2d-lock-timeout",
+                             "--c2d-max-delivery-count",
+                             "--c2d-lock-expiry-counts-as-delivery",
+                             "--feedback-batch-size",
+                             "--feedback-batch-interval-ms",
+                             "--telemetry-partitions",
+                             "--telemetry-retention-hours",
+                             "--telemetry-max-bytes-per-partition",
+                             "--version"}) {
     EXPECT_NE(out.find(option), std::string::npos) << option;
   }
   EXPECT_EQ(err, "");

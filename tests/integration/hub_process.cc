@@ -36,9 +36,7 @@ int StatusOf(int wstatus) {
 
 }  // namespace
 
-std::string RandomLoopbackAddress() {
-  return "127.0.0." + std::to_string(2 + RandomU64() % 249);
-}
+std::string RandomLoopbackAddress() { return "127.0.0." + std::to_string(2 + RandomU64() % 249); }
 
 uint16_t FreePort(const std::string& address) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
