@@ -18,17 +18,15 @@ sigset_t StopSet() {
   return set;
 }
 
-sigset_t previous_mask;
-
 }  // namespace
 
 StopSignals::StopSignals() {
   sigset_t set = StopSet();
-  HUB_CHECK(pthread_sigmask(SIG_BLOCK, &set, &previous_mask) == 0);
+  HUB_CHECK(pthread_sigmask(SIG_BLOCK, &set, &previous_mask_) == 0);
   ::signal(SIGPIPE, SIG_IGN);
 }
 
-StopSignals::~StopSignals() { pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr); }
+StopSignals::~StopSignals() { pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr); }
 
 int StopSignals::Wait() {
   sigset_t set = StopSet();

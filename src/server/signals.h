@@ -1,6 +1,6 @@
 #pragma once
 
-#include <chrono>
+#include <signal.h>
 
 namespace iothub::server {
 
@@ -18,6 +18,9 @@ class StopSignals {
 
   // Blocks until SIGINT or SIGTERM arrives (or is already pending); returns its number.
   int Wait();
+
+ private:
+  sigset_t previous_mask_;
 };
 
 }  // namespace iothub::server
