@@ -109,8 +109,9 @@ void FeedbackQueue::MakeBatch() {
 
   core_.store().Commit(
       std::move(batch), storage::Durability::kSync,
-      [this, seqs = std::move(seqs), records = std::move(records), duplicates = std::move(duplicates),
-       stored = std::move(stored)](Result<storage::CommitResult> r) {
+      [this, seqs = std::move(seqs), records = std::move(records),
+       duplicates = std::move(duplicates), stored = std::move(stored)](
+          Result<storage::CommitResult> r) {
         core_.Post([this, seqs, records, duplicates, stored, r]() {
           for (uint64_t seq : seqs) in_flight_.erase(seq);
           if (!r) {

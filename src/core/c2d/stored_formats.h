@@ -16,7 +16,8 @@ inline constexpr std::string_view kC2dQueue = "c2d";                // key: devi
 inline constexpr std::string_view kC2dStateTable = "c2d_state";     // key: StateKey(device, seq)
 inline constexpr std::string_view kFeedbackRecordQueue = "feedback_records";  // key: kFeedbackKey
 inline constexpr std::string_view kFeedbackQueue = "feedback";      // key: kFeedbackKey
-inline constexpr std::string_view kFeedbackStateTable = "feedback_state";  // StateKey(kFeedbackKey, seq)
+// key: StateKey(kFeedbackKey, seq)
+inline constexpr std::string_view kFeedbackStateTable = "feedback_state";
 inline constexpr std::string_view kFeedbackKey = "all";
 
 // The immutable value of a queue entry (C2D message or feedback message). The message's
