@@ -17,6 +17,7 @@
 
 #include "base/log.h"
 #include "core/auth/policy.h"
+#include "core/hub/hub.h"
 #include "core/auth/sas_token.h"
 #include "net/listener.h"
 #include "net/shards.h"
@@ -67,9 +68,9 @@ Status Daemon::Start() {
     HUB_RETURN_IF_ERROR(PrepareDataDirectory());
     HUB_RETURN_IF_ERROR(OpenStore());
     HUB_RETURN_IF_ERROR(PrepareTls());
-    HUB_RETURN_IF_ERROR(WriteConnectionStrings());
     shards_ = std::make_unique<net::ShardPool>(config_.shards);
     HUB_RETURN_IF_ERROR(StartCoreServices());
+    HUB_RETURN_IF_ERROR(WriteConnectionStrings());
     HUB_RETURN_IF_ERROR(StartListeners());
     return Status::Ok();
   }();
@@ -90,13 +91,16 @@ void Daemon::Stop() {
     shards_->Join();
   }
   listeners_.clear();
-  shards_.reset();
-  policies_.reset();
+  // No shard runs a task now: the hub may flush, and commits still in flight post into the
+  // stopped shards, which drop them.
+  if (hub_) hub_->Close();
   if (store_) {
     store_->Close();
-    store_.reset();
     HUB_LOG_INFO("server", "store closed");
   }
+  hub_.reset();
+  shards_.reset();
+  store_.reset();
 }
 
 Status Daemon::PrepareDataDirectory() {
@@ -137,11 +141,7 @@ Status Daemon::OpenStore() {
     return Unavailable("cannot open the store at " + path + ": " + store.error().message() + hint);
   }
   store_ = std::move(*store);
-  policies_ = std::make_unique<core::auth::PolicyStore>(*store_);
-  Status loaded = policies_->LoadOrCreateDefaults();
-  if (!loaded.ok()) return Internal("cannot load the shared access policies: " + loaded.ToString());
-  HUB_LOG_INFO("server", "store open at {}, {} shared access policies", path,
-               policies_->List().size());
+  HUB_LOG_INFO("server", "store open at {}", path);
   return Status::Ok();
 }
 
@@ -166,7 +166,7 @@ Status Daemon::PrepareTls() {
 Status Daemon::WriteConnectionStrings() {
   connection_strings_.clear();
   nlohmann::ordered_json json = nlohmann::ordered_json::object();
-  for (const auto& policy : policies_->List()) {
+  for (const auto& policy : hub_->policies().List()) {
     std::string cs =
         core::auth::ServiceConnectionString(config_.hostname, policy.name, policy.primary_key);
     json[policy.name] = cs;
@@ -176,15 +176,66 @@ Status Daemon::WriteConnectionStrings() {
 }
 
 Status Daemon::StartCoreServices() {
-  // The core goes here (the lead wires it): create core::Hub from *store_, *policies_, the shard
-  // executors (shards_->executor(i)) and the limits in config_ (c2d_*, feedback_*, telemetry_*),
-  // let it recover its state from the store, and drive its timers with one net::DeadlineTimer per
-  // shard (Arm(NextDeadline()) after each ProcessTimers()) plus net::PeriodicTask for retention.
+  core::HubOptions options;
+  options.host_name = config_.hostname;
+  options.c2d.max_queue_depth = config_.c2d_max_queue_depth;
+  options.c2d.default_ttl = std::chrono::seconds(config_.c2d_default_ttl_seconds);
+  options.c2d.max_ttl = std::chrono::seconds(config_.c2d_max_ttl_seconds);
+  options.c2d.lock_timeout = std::chrono::seconds(config_.c2d_lock_timeout_seconds);
+  options.c2d.max_delivery_count = config_.c2d_max_delivery_count;
+  options.c2d.lock_expiry_counts_as_delivery = config_.c2d_lock_expiry_counts_as_delivery;
+  options.feedback.batch_size = config_.feedback_batch_size;
+  options.feedback.batch_interval = std::chrono::milliseconds(config_.feedback_batch_interval_ms);
+  options.telemetry.partitions = config_.telemetry_partitions;
+  options.telemetry.retention = std::chrono::hours(config_.telemetry_retention_hours);
+  options.telemetry.max_bytes_per_partition = config_.telemetry_max_bytes_per_partition == 0
+                                                  ? UINT64_MAX
+                                                  : config_.telemetry_max_bytes_per_partition;
+  std::vector<Executor*> executors;
+  for (size_t i = 0; i < shards_->size(); ++i) executors.push_back(&shards_->executor(i));
+  hub_ = std::make_unique<core::Hub>(std::move(options), *store_, SystemClock::Instance(),
+                                     std::move(executors));
+  Status opened = hub_->Open();
+  if (!opened.ok()) return Internal("cannot open the hub's state: " + opened.ToString());
+
+  // The core keeps no timers: each shard runs its lock, TTL and feedback-batch expiries every
+  // 100 ms, which bounds how late an expiry is seen.
+  for (size_t i = 0; i < shards_->size(); ++i) {
+    timers_.push_back(std::make_unique<net::PeriodicTask>(
+        *shards_, i, std::chrono::milliseconds(100), [this, i] { hub_->ProcessTimers(i); }));
+  }
+  housekeeping_stop_ = false;
+  housekeeping_ = std::thread([this] { Housekeeping(); });
   return Status::Ok();
 }
 
+// Telemetry retention blocks on the store, so it runs here rather than on a shard.
+void Daemon::Housekeeping() {
+  const Duration interval = hub_->telemetry().RetentionInterval();
+  std::unique_lock lock(housekeeping_mu_);
+  while (!housekeeping_cv_.wait_for(lock, interval, [this] { return housekeeping_stop_; })) {
+    lock.unlock();
+    Result<uint64_t> trimmed = hub_->ApplyRetention();
+    if (!trimmed) {
+      HUB_LOG_WARN("server", "telemetry retention: {}", trimmed.error().ToString());
+    } else if (*trimmed > 0) {
+      HUB_LOG_INFO("server", "telemetry retention dropped {} record(s)", *trimmed);
+    }
+    lock.lock();
+  }
+}
+
 void Daemon::StopCoreServices() {
-  // Counterpart of StartCoreServices: runs after the listeners closed and before the shards stop.
+  for (auto& timer : timers_) timer->Stop();
+  timers_.clear();
+  if (housekeeping_.joinable()) {
+    {
+      std::lock_guard lock(housekeeping_mu_);
+      housekeeping_stop_ = true;
+    }
+    housekeeping_cv_.notify_all();
+    housekeeping_.join();
+  }
 }
 
 Status Daemon::StartListeners() {

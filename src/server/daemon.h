@@ -1,6 +1,9 @@
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,11 +15,12 @@
 namespace iothub::storage {
 class Store;
 }
-namespace iothub::core::auth {
-class PolicyStore;
+namespace iothub::core {
+class Hub;
 }
 namespace iothub::net {
 class Listener;
+class PeriodicTask;
 class ShardPool;
 class TlsContext;
 }  // namespace iothub::net
@@ -28,16 +32,17 @@ namespace iothub::server {
 //
 //   1. data directory       created if missing; must be a writable directory
 //   2. store                RocksDB at DIR/store
-//   3. policies             the five shared access policies (created with random keys at first
-//   start)
-//   4. TLS identity         DIR/tls (certificates.h), or --tls-cert/--tls-key
-//   5. connection strings   DIR/connection-strings.json (0600), rewritten on every start
-//   6. shards               one event loop per --shards
-//   7. core services        StartCoreServices(): where core::Hub is created and recovered
-//   8. listeners            one per enabled port on --bind
+//   3. TLS identity         DIR/tls (certificates.h), or --tls-cert/--tls-key
+//   4. shards               one event loop per --shards
+//   5. core                 core::Hub opened on the store: policies (the five defaults created
+//                           with random keys at first start), registry, telemetry, and the C2D and
+//                           feedback queues recovered; its timers driven on every shard, telemetry
+//                           retention on a housekeeping thread
+//   6. connection strings   DIR/connection-strings.json (0600), rewritten on every start
+//   7. listeners            one per enabled port on --bind
 //
-// Stop(): listeners closed (no new connections) -> core services stopped -> shards stopped and
-// joined -> store closed (flushes).
+// Stop(): listeners closed (no new connections) -> timers and housekeeping stopped -> shards
+// stopped and joined -> hub closed (runtime state flushed) -> store closed (flushes the WAL).
 //
 // Threading: Start, Stop and the accessors run on the owner's thread (main); not thread-safe.
 class Daemon {
@@ -72,17 +77,23 @@ class Daemon {
   Status WriteConnectionStrings();
   Status StartCoreServices();
   void StopCoreServices();
+  void Housekeeping();
   Status StartListeners();
 
   Config config_;
   std::string data_dir_;  // absolute
   std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<core::auth::PolicyStore> policies_;
+  std::unique_ptr<core::Hub> hub_;
   ServerTlsFiles tls_files_;
   std::shared_ptr<net::TlsContext> tls_context_;  // null when every TLS port is off
   std::vector<std::pair<std::string, std::string>> connection_strings_;
   std::unique_ptr<net::ShardPool> shards_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
+  std::vector<std::unique_ptr<net::PeriodicTask>> timers_;  // Hub::ProcessTimers, one per shard
+  std::thread housekeeping_;                                // telemetry retention
+  std::mutex housekeeping_mu_;
+  std::condition_variable housekeeping_cv_;
+  bool housekeeping_stop_ = false;
 };
 
 // All of iothubd after its command line is parsed: blocks SIGINT/SIGTERM (call it before any other

@@ -53,7 +53,11 @@ Status Hub::Open() {
   HUB_ASSIGN_OR_RETURN(telemetry_, TelemetryLog::Open(store_, clock_, options_.telemetry));
   HUB_RETURN_IF_ERROR(feedback_->Recover());
   for (size_t i = 0; i < c2d_.size(); ++i) {
-    HUB_RETURN_IF_ERROR(c2d_[i]->Recover([this, i](std::string_view id) { return ShardOf(id) == i; }));
+    HUB_RETURN_IF_ERROR(c2d_[i]->Recover(
+        [this, i](std::string_view id) { return ShardOf(id) == i; },
+        [this](std::string_view id, uint64_t seq) {
+          return feedback_->HasRecoveredOutcome(id, seq);
+        }));
     HUB_RETURN_IF_ERROR(DropOrphanQueues(i));
   }
   auto stats = registry_->Stats();
