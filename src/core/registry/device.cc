@@ -20,6 +20,16 @@ bool IsDeviceIdChar(char c) {
   return kSpecial.find(c) != std::string_view::npos;
 }
 
+// nlohmann converts a stored float to an integer with a plain cast, which is undefined when the
+// value is out of range (found by fuzzing): demand a JSON integer.
+int64_t GetInt64(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer()) {
+    throw json::type_error::create(302, std::string("'") + key + "' is not an integer", &v);
+  }
+  return v.get<int64_t>();
+}
+
 // Reads `bytes` as a JSON object of format `format`, handing it to `read`. Any parse or type
 // error is Corruption: stored bytes are never trusted.
 template <typename T, typename Read>
@@ -29,7 +39,7 @@ Result<T> DecodeJson(std::string_view bytes, int format, std::string_view what, 
     return Corruption("stored " + std::string(what) + " is not a JSON object");
   }
   try {
-    if (j.at("v").get<int>() != format) {
+    if (GetInt64(j, "v") != format) {
       return Corruption("stored " + std::string(what) + " has an unknown format version");
     }
     return read(j);
@@ -134,7 +144,7 @@ Result<Device> DecodeDeviceIdentity(std::string_view bytes) {
       return Corruption("stored device '" + d.id + "' has an unknown status or auth type");
     }
     d.status_reason = j.at("statusReason").get<std::string>();
-    d.status_updated_time = FromUnixMillis(j.at("statusUpdatedTime").get<int64_t>());
+    d.status_updated_time = FromUnixMillis(GetInt64(j, "statusUpdatedTime"));
     d.primary_key = j.at("primaryKey").get<std::string>();
     d.secondary_key = j.at("secondaryKey").get<std::string>();
     d.primary_thumbprint = j.at("primaryThumbprint").get<std::string>();
@@ -165,8 +175,8 @@ Result<DeviceActivity> DecodeDeviceActivity(std::string_view bytes) {
         a.connection_state = j.at("connected").get<bool>() ? ConnectionState::kConnected
                                                            : ConnectionState::kDisconnected;
         a.connection_state_updated_time =
-            FromUnixMillis(j.at("connectionStateUpdatedTime").get<int64_t>());
-        a.last_activity_time = FromUnixMillis(j.at("lastActivityTime").get<int64_t>());
+            FromUnixMillis(GetInt64(j, "connectionStateUpdatedTime"));
+        a.last_activity_time = FromUnixMillis(GetInt64(j, "lastActivityTime"));
         return a;
       });
 }
