@@ -62,4 +62,4 @@ class [[nodiscard]] Result {
 #define HUB_ASSIGN_OR_RETURN(decl, expr)                                   \
   auto HUB_CONCAT_(hub_result__, __LINE__) = (expr);                       \
   if (!HUB_CONCAT_(hub_result__, __LINE__)) return HUB_CONCAT_(hub_result__, __LINE__).error(); \
-  decl = std::move(HUB_CONCAT_(hub_result__, __LINE__)).value()
+  decl = std::move(HUB_CONCAT_(hub_result__, __LINE__)).value()  // NOLINT(bugprone-macro-parentheses)

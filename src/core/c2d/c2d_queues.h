@@ -22,7 +22,7 @@ namespace iothub::core {
 // IoT Hub's cloud-to-device limits (PROTOCOL.md, "C2D limits").
 struct C2dLimits {
   uint32_t max_queue_depth = 50;
-  size_t max_message_size = 64 * 1024;  // Message::Size(): body plus application properties
+  size_t max_message_size = size_t{64} * 1024;  // Message::Size(): body plus application properties
   Duration default_ttl = std::chrono::hours(1);
   Duration min_ttl = std::chrono::minutes(1);
   Duration max_ttl = std::chrono::hours(48);

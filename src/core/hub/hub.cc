@@ -34,7 +34,7 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
   registry_->AddDeleteListener([this](const std::string& id) {
     size_t shard = ShardOf(id);
     shards_[shard]->Post([this, shard, id] {
-      c2d_[shard]->RemoveDevice(id, [id](Status s) {
+      c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
         if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of deleted device {}: {}", id, s.ToString());
       });
     });
@@ -75,7 +75,7 @@ Status Hub::DropOrphanQueues(size_t shard) {
     for (const std::string& id : keys) {
       if (ShardOf(id) != shard || registry_->GenerationId(id)) continue;
       HUB_LOG_INFO("hub", "dropping the C2D queue of deleted device {}", id);
-      c2d_[shard]->RemoveDevice(id, [id](Status s) {
+      c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
         if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of {}: {}", id, s.ToString());
       });
     }

@@ -29,7 +29,7 @@ struct TelemetryOptions {
   uint32_t partitions = 4;  // 1..1024
   Duration retention = std::chrono::hours(24);
   uint64_t max_bytes_per_partition = 1ull << 30;  // stored record bytes, checked by ApplyRetention
-  size_t max_message_size = 256 * 1024;  // Message::Size() of one message, and of a whole batch
+  size_t max_message_size = size_t{256} * 1024;  // Message::Size() of one message, and of a whole batch
   size_t max_consumer_groups = 20;       // including "$Default" (IoT Hub's standard-tier limit)
 };
 
