@@ -9,6 +9,8 @@
 
 #include "base/crypto.h"
 #include "storage/memory/memory_store.h"
+#include "storage/rocksdb/rocksdb_store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iothub::core::auth {
 namespace {
@@ -197,6 +199,25 @@ TEST(PolicyStoreTest, RacingFirstStartsAgreeOnOneSetOfKeys) {
   ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
   EXPECT_EQ(policies.List().size(), 5u);
   EXPECT_EQ(policies.List(), other.List()) << "the first writer's keys win";
+}
+
+TEST(PolicyStoreTest, KeysSurviveReopeningTheRocksDbStore) {
+  iothub::testing::TempDir dir;
+  std::vector<SharedAccessPolicy> first;
+  {
+    Result<std::unique_ptr<storage::Store>> store = storage::OpenRocksDbStore({.path = dir.str()});
+    ASSERT_TRUE(store) << store.error().ToString();
+    PolicyStore policies(**store);
+    ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+    first = policies.List();
+    (*store)->Close();
+  }
+  Result<std::unique_ptr<storage::Store>> store = storage::OpenRocksDbStore({.path = dir.str()});
+  ASSERT_TRUE(store) << store.error().ToString();
+  PolicyStore policies(**store);
+  ASSERT_TRUE(policies.LoadOrCreateDefaults().ok());
+  ASSERT_EQ(first.size(), 5u);
+  EXPECT_EQ(policies.List(), first);
 }
 
 }  // namespace
