@@ -12,8 +12,13 @@ SystemClock& SystemClock::Instance() {
 
 std::string FormatIso8601(Timestamp t) {
   int64_t ms = ToUnixMillis(t);
-  int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-  int millis = static_cast<int>(ms - secs * 1000);
+  // Floor division without overflow, for any stored value (even INT64_MIN).
+  int64_t secs = ms / 1000;
+  int millis = static_cast<int>(ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
   std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);

@@ -46,6 +46,13 @@ TEST(Iso8601Test, FormatsAndParses) {
   EXPECT_FALSE(ParseIso8601("2024-05-01T10:00:00", &back));
 }
 
+TEST(Iso8601Test, FormatsTimesBeforeTheEpochAndExtremeValuesWithoutOverflow) {
+  EXPECT_EQ(FormatIso8601(FromUnixMillis(-1)), "1969-12-31T23:59:59.9990000Z");
+  // A damaged stored time must format to something, never overflow (UBSan checks).
+  EXPECT_FALSE(FormatIso8601(FromUnixMillis(INT64_MIN)).empty());
+  EXPECT_FALSE(FormatIso8601(FromUnixMillis(INT64_MAX)).empty());
+}
+
 TEST(CodingTest, RoundTripsAndRejectsTruncation) {
   std::string s;
   PutFixed64BE(&s, 0x0102030405060708ull);

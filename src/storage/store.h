@@ -39,7 +39,8 @@ struct QueueEntry {
   std::string value;
 };
 
-// A log record. `offset` is dense per partition (0, 1, 2, ...) and never reused; `append_time` is
+// A log record. `offset` is dense per partition (0, 1, 2, ...) and never reused once a kSync
+// commit acknowledged it (a kAsync append lost to a power failure frees its offset); `append_time` is
 // the time the caller gave at append (the hub's enqueued time).
 struct LogEntry {
   uint64_t offset = 0;

@@ -33,6 +33,12 @@ class ManualExecutor final : public Executor {
     }
   }
 
+  // Drops every queued task unrun: what a crash does to work not yet done.
+  void Clear() {
+    std::lock_guard lock(mu_);
+    tasks_.clear();
+  }
+
   size_t pending() const {
     std::lock_guard lock(mu_);
     return tasks_.size();

@@ -69,6 +69,8 @@ Result<SasToken> ParseSasToken(std::string_view text) {
     }
     if (*seen) return Malformed("duplicate field '" + std::string(key) + "'");
     *seen = true;
+    // An empty skn means none: older SDKs (Java) send "skn=" with device-key tokens.
+    if (value.empty() && key == "skn") continue;
     if (value.empty()) return Malformed("empty field '" + std::string(key) + "'");
     if (key == "sr") {
       token.sr_raw = std::string(value);

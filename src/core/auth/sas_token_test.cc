@@ -62,6 +62,14 @@ TEST(SasTokenTest, RoundTripVerifiesOnlyWithTheSigningKey) {
   EXPECT_FALSE(VerifySasSignature(*token, ""));
 }
 
+TEST(SasTokenTest, EmptySknMeansADeviceKeyToken) {
+  // Older SDKs (Java) send "skn=" with device-key tokens; IoT Hub accepts them.
+  auto token = ParseSasToken(std::string(kDeviceVector) + "&skn=");
+  ASSERT_TRUE(token.has_value()) << token.error().ToString();
+  EXPECT_TRUE(token->key_name.empty());
+  EXPECT_TRUE(VerifySasSignature(*token, kKey));
+}
+
 TEST(SasTokenTest, FieldsInAnyOrder) {
   Result<SasToken> token = ParseSasToken(
       "SharedAccessSignature skn=iothubowner&se=1700003600"
@@ -135,7 +143,7 @@ TEST(SasTokenTest, MalformedTokensAreUnauthenticated) {
       "SharedAccessSignature sr=&" + good_sig + "&se=1",  // empty sr
       "SharedAccessSignature sr=h&sig=&se=1",
       "SharedAccessSignature sr=h&" + good_sig + "&se=",
-      "SharedAccessSignature sr=h&" + good_sig + "&se=1&skn=",
+      "SharedAccessSignature sr=h&" + good_sig + "&se=1&skn=&skn=",
       "SharedAccessSignature sr=h&" + good_sig + "&se=abc",
       "SharedAccessSignature sr=h&" + good_sig + "&se=-5",
       "SharedAccessSignature sr=h&" + good_sig + "&se=+5",

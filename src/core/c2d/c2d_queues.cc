@@ -104,8 +104,10 @@ void C2dQueues::Enqueue(std::string_view device_id, Message msg,
   core_.store().Commit(
       std::move(batch), storage::Durability::kSync,
       [this, id, incarnation, stored = std::move(stored),
-       done = std::move(done)](Result<storage::CommitResult> r) {
-        core_.Post([this, id, incarnation, stored, done, r]() {
+       done = std::move(done)](Result<storage::CommitResult> r) mutable {
+        // Moved, not copied, on the way back: the body may be 64 KiB.
+        core_.Post([this, id = std::move(id), incarnation, stored = std::move(stored),
+                    done = std::move(done), r = std::move(r)]() mutable {
           auto it = pending_.find(id);
           if (it == pending_.end() || it->second.incarnation != incarnation) {
             // RemoveDevice ran meanwhile; its later commit deleted this entry too.
@@ -125,7 +127,7 @@ void C2dQueues::Enqueue(std::string_view device_id, Message msg,
           QueuedMessage m;
           m.key = id;
           m.seq = r->revisions_or_ids.at(0);
-          m.stored = stored;
+          m.stored = std::move(stored);
           if (core_.index().Insert(std::move(m)) == nullptr) {
             if (done) done(Internal("store returned a duplicate sequence number"));
             return;
@@ -301,23 +303,34 @@ Status C2dQueues::Recover(const std::function<bool(std::string_view)>& owns,
     for (const std::string& device_id : keys) {
       if (owns && !owns(device_id)) continue;
       HUB_RETURN_IF_ERROR(core_.RecoverKey(device_id));
-      if (!settled) continue;
+      // Messages sent to an earlier device of the same id (deleted, re-created, and a crash
+      // before the old queue was dropped) are dropped too, without feedback: they never reach
+      // the new device.
+      std::optional<DeviceInfo> device = lookup_(device_id);
       for (QueuedMessage* m : core_.index().Messages(device_id)) {
-        if (settled(device_id, m->seq)) half_settled.push_back(m);
+        if ((settled && settled(device_id, m->seq)) ||
+            (device && m->stored.generation_id != device->generation_id)) {
+          half_settled.push_back(m);
+        }
       }
     }
     if (keys.size() < kPage) break;
     after = keys.back();
   }
-  HUB_LOG_INFO("c2d", "recovered {} C2D message(s), {} already settled", core_.index().size(),
-               half_settled.size());
-  if (!half_settled.empty()) {
-    core_.Remove(half_settled, {}, storage::Durability::kSync, /*retry_later=*/false,
-                 [](Result<storage::CommitResult> r) {
-                   LogIfError("finishing settlements cut short by a crash", r.status());
-                 });
-  }
-  ProcessTimers();
+  HUB_LOG_INFO("c2d", "recovered {} C2D message(s), {} already settled or stale",
+               core_.index().size(), half_settled.size());
+  // What follows commits, and commit callbacks run on the executor, which may already be running
+  // (the daemon's shards are): so it runs there too, first in its queue, never beside Recover's
+  // caller. Nothing else touches the index before it runs, so the pointers stay valid.
+  core_.Post([this, half_settled = std::move(half_settled)] {
+    if (!half_settled.empty()) {
+      core_.Remove(half_settled, {}, storage::Durability::kSync, /*retry_later=*/false,
+                   [](Result<storage::CommitResult> r) {
+                     LogIfError("finishing settlements cut short by a crash", r.status());
+                   });
+    }
+    ProcessTimers();
+  });
   return Status::Ok();
 }
 

@@ -64,9 +64,11 @@ class C2dQueues {
   // timers: a lock that ran out while the hub was down returns its message to Enqueued, a TTL that
   // ran out dead-letters it. A message for which `settled` is true (pass
   // FeedbackQueue::HasRecoveredOutcome) already has its feedback record: a crash cut its removal
-  // short, so it is removed now, without a second record. Call once, on the owner thread, before
-  // anything else, and after the FeedbackQueue has recovered (records made here reach it through
-  // the feedback callback). Blocks on store reads.
+  // short, so it is removed without a second record. Call once, before anything else, and after
+  // the FeedbackQueue has recovered (records made here reach it through the feedback callback),
+  // on any thread while the executor runs nothing of this object's. Recover itself only reads
+  // (blocking on the store); the part that commits — those removals and the expiries due — is
+  // posted to the executor, ahead of any later call, so it never races the caller.
   using SettledLookup = std::function<bool(std::string_view device_id, uint64_t seq)>;
   Status Recover(const std::function<bool(std::string_view device_id)>& owns = {},
                  const SettledLookup& settled = {});

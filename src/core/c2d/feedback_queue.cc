@@ -252,7 +252,9 @@ Status FeedbackQueue::Recover() {
   }
   HUB_LOG_INFO("feedback", "recovered {} feedback message(s) and {} pending record(s)",
                core_.index().size(), records.size());
-  AddRecordsNow(std::move(records));
+  // Batching commits, and commit callbacks run on the executor, which may already be running: so
+  // the batching starts there, first in its queue.
+  core_.Post([this, records = std::move(records)]() mutable { AddRecordsNow(std::move(records)); });
   return Status::Ok();
 }
 

@@ -50,8 +50,9 @@ class FeedbackQueue {
   FeedbackQueue& operator=(const FeedbackQueue&) = delete;
 
   // Loads stored feedback messages (with their locks) and pending records, deletes records that
-  // a stored message already covers, and resumes timers. Call once, on the owner thread, before
-  // any C2dQueues recovers or runs. Blocks on store reads.
+  // a stored message already covers, and resumes timers. Call once, before any C2dQueues
+  // recovers or runs, on any thread while the executor runs nothing of this object's. Blocks on
+  // store reads; the batching of recovered records is posted to the executor.
   Status Recover();
 
   // Whether Recover found a stored record (pending, or batched but not yet deleted) reporting

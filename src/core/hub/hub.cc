@@ -53,8 +53,12 @@ Status Hub::Open() {
   HUB_ASSIGN_OR_RETURN(telemetry_, TelemetryLog::Open(store_, clock_, options_.telemetry));
   HUB_RETURN_IF_ERROR(feedback_->Recover());
   for (size_t i = 0; i < c2d_.size(); ++i) {
+    // A queue whose device is gone is not recovered (its expiries would make feedback for a
+    // deleted device): DropOrphanQueues deletes it.
     HUB_RETURN_IF_ERROR(c2d_[i]->Recover(
-        [this, i](std::string_view id) { return ShardOf(id) == i; },
+        [this, i](std::string_view id) {
+          return ShardOf(id) == i && registry_->GenerationId(id).has_value();
+        },
         [this](std::string_view id, uint64_t seq) {
           return feedback_->HasRecoveredOutcome(id, seq);
         }));
@@ -75,8 +79,11 @@ Status Hub::DropOrphanQueues(size_t shard) {
     for (const std::string& id : keys) {
       if (ShardOf(id) != shard || registry_->GenerationId(id)) continue;
       HUB_LOG_INFO("hub", "dropping the C2D queue of deleted device {}", id);
-      c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
-        if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of {}: {}", id, s.ToString());
+      // Commits run their callbacks on the shard, which may be running: remove from there.
+      shards_[shard]->Post([this, shard, id] {
+        c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
+          if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of {}: {}", id, s.ToString());
+        });
       });
     }
     if (keys.size() < kPage) return Status::Ok();

@@ -167,6 +167,28 @@ TEST_F(HubTest, QueueOfADeviceDeletedWhileDownIsDroppedAtOpen) {
   EXPECT_EQ(*store_.CountQueue(kC2dQueue, "d1"), 0u);
 }
 
+TEST_F(HubTest, MessagesOfAPredecessorNeverReachARecreatedDevice) {
+  Device old_device = CreateDevice("d1");
+  Message m;
+  m.message_id = "for-the-old-d1";
+  m.ack = AckMode::kFull;
+  ASSERT_TRUE(Send("d1", m).has_value());
+  // Delete and re-create; then a crash before the shard dropped the old queue.
+  ASSERT_TRUE(hub_->registry().Delete("d1", "*").ok());
+  Device new_device = CreateDevice("d1");
+  ASSERT_NE(new_device.generation_id, old_device.generation_id);
+  shard0_.Clear();
+  shard1_.Clear();
+  hub_.reset();
+  Start();
+  RunAll();
+  EXPECT_FALSE(QueuesOf("d1").ReceiveAndLock("d1").has_value());
+  EXPECT_EQ(*store_.CountQueue(kC2dQueue, "d1"), 0u);
+  hub_->feedback().Flush();
+  RunAll();
+  EXPECT_EQ(hub_->feedback().Depth(), 0u) << "a dropped stale message made feedback";
+}
+
 TEST_F(HubTest, LockExpiryIsDrivenByProcessTimers) {
   CreateDevice("d1");
   ASSERT_TRUE(Send("d1", Message{}).has_value());
