@@ -1,0 +1,192 @@
+#include "http/session.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <optional>
+#include <utility>
+
+#include "base/log.h"
+#include "http/errors.h"
+#include "net/asio_access.h"
+
+namespace iothub::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using beast::error_code;
+using asio::use_awaitable;
+
+using BeastRequest = bhttp::request<bhttp::string_body>;
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+// Runs `work` on `executor` and completes (with its Response) on the awaiting coroutine's own
+// executor: how a shard hands a blocking handler to the handler pool and resumes afterwards.
+template <typename Token>
+auto AsyncRunOn(Executor& executor, std::function<Response()> work, Token&& token) {
+  return asio::async_initiate<Token, void(Response)>(
+      [&executor](auto handler, std::function<Response()> work) {
+        // Executor::Post takes a copyable std::function; the handler is move-only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        executor.Post([shared, work = std::move(work)] {
+          auto resume_on = asio::get_associated_executor(*shared);
+          asio::post(resume_on, [shared, response = work()]() mutable {
+            (*shared)(std::move(response));
+          });
+        });
+      },
+      token, std::move(work));
+}
+
+Request ToRequest(const BeastRequest& in, Status* status) {
+  Request out;
+  out.method = std::string(in.method_string());
+  *status = ParseTarget(std::string_view(in.target().data(), in.target().size()), &out);
+  for (const auto& field : in) {
+    std::string name(field.name_string());
+    std::string value(field.value());
+    auto [it, inserted] = out.headers.emplace(name, value);
+    if (!inserted) it->second += ", " + value;  // repeated fields fold into one list (RFC 9110)
+  }
+  out.body = in.body();
+  return out;
+}
+
+BeastResponse ToBeast(Response in, unsigned version, bool keep_alive) {
+  BeastResponse out{static_cast<bhttp::status>(in.status), version};
+  out.set(bhttp::field::server, "iothub");
+  for (auto& [name, value] : in.headers) out.set(name, value);
+  out.body() = std::move(in.body);
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+// The answer to a request that broke the protocol or a limit; the connection closes after it.
+std::optional<Response> AnswerToReadError(const error_code& ec, const SessionOptions& options) {
+  if (ec == bhttp::error::body_limit) {
+    return ErrorResponse(TooLarge("request body exceeds " + std::to_string(options.max_body_bytes) +
+                                  " bytes", "MessageTooLarge"));
+  }
+  if (ec == bhttp::error::header_limit) {
+    return ErrorResponse(431, "RequestHeaderFieldsTooLarge",
+                         "request header exceeds " + std::to_string(options.max_header_bytes) +
+                             " bytes");
+  }
+  if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    return ErrorResponse(400, "ArgumentInvalid", "malformed HTTP request: " + ec.message());
+  }
+  return std::nullopt;  // the peer went away or timed out: nobody to answer
+}
+
+template <typename Stream>
+asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> router,
+                                 SessionOptions options) {
+  beast::flat_buffer buffer;
+  error_code ec;
+  while (true) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+    beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+    co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      std::optional<Response> answer = AnswerToReadError(ec, options);
+      if (answer) {
+        BeastResponse out = ToBeast(std::move(*answer), 11, /*keep_alive=*/false);
+        beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+        co_await bhttp::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+      }
+      co_return;
+    }
+    BeastRequest beast_request = parser.release();
+    Status parsed;
+    Request request = ToRequest(beast_request, &parsed);
+    Response response;
+    if (!parsed.ok()) {
+      response = ErrorResponse(parsed);
+    } else if (options.handler_executor == nullptr) {
+      response = router->Dispatch(request);
+    } else {
+      response = co_await AsyncRunOn(
+          *options.handler_executor, [&] { return router->Dispatch(request); }, use_awaitable);
+    }
+    bool keep_alive = beast_request.keep_alive();
+    BeastResponse out = ToBeast(std::move(response), beast_request.version(), keep_alive);
+    beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+    co_await bhttp::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
+    if (ec || !keep_alive) co_return;
+  }
+}
+
+asio::awaitable<void> ServeTls(asio::ip::tcp::socket socket, std::shared_ptr<net::TlsContext> tls,
+                               std::shared_ptr<const Router> router, SessionOptions options) {
+  beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls->native());
+  beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
+  error_code ec;
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    HUB_LOG_DEBUG("http", "TLS handshake failed: {}", ec.message());
+    co_return;
+  }
+  co_await RunSession(stream, std::move(router), options);
+  beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+  co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+}
+
+asio::awaitable<void> ServePlain(asio::ip::tcp::socket socket, std::shared_ptr<const Router> router,
+                                 SessionOptions options) {
+  beast::tcp_stream stream(std::move(socket));
+  co_await RunSession(stream, std::move(router), options);
+  error_code ec;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace
+
+void ServeHttps(net::TcpConnection connection, std::shared_ptr<net::TlsContext> tls,
+                std::shared_ptr<const Router> router, SessionOptions options) {
+  asio::ip::tcp::socket socket = std::move(net::AsioSocket(connection));
+  auto executor = socket.get_executor();
+  asio::co_spawn(executor, ServeTls(std::move(socket), std::move(tls), std::move(router), options),
+                 asio::detached);
+}
+
+void ServeHttp(net::TcpConnection connection, std::shared_ptr<const Router> router,
+               SessionOptions options) {
+  asio::ip::tcp::socket socket = std::move(net::AsioSocket(connection));
+  auto executor = socket.get_executor();
+  asio::co_spawn(executor, ServePlain(std::move(socket), std::move(router), options),
+                 asio::detached);
+}
+
+net::AcceptHandler HttpsAcceptHandler(std::shared_ptr<net::TlsContext> tls,
+                                      std::shared_ptr<const Router> router,
+                                      SessionOptions options) {
+  return [tls = std::move(tls), router = std::move(router), options](net::TcpConnection c) {
+    ServeHttps(std::move(c), tls, router, options);
+  };
+}
+
+net::AcceptHandler HttpAcceptHandler(std::shared_ptr<const Router> router,
+                                     SessionOptions options) {
+  return [router = std::move(router), options](net::TcpConnection c) {
+    ServeHttp(std::move(c), router, options);
+  };
+}
+
+}  // namespace iothub::http
