@@ -136,7 +136,9 @@ void BM_C2dEnqueueLockComplete(benchmark::State& state) {
   NoSyncStore no_sync(*rocks);
   storage::Store& store = sync ? *rocks : static_cast<storage::Store&>(no_sync);
   ThreadExecutor shard;
-  auto lookup = [](std::string_view) { return std::optional<core::DeviceInfo>(core::DeviceInfo{"1"}); };
+  auto lookup = [](std::string_view) {
+    return std::optional<core::DeviceInfo>(core::DeviceInfo{"1"});
+  };
   core::C2dQueues queues(store, SystemClock::Instance(), shard, lookup);
   std::vector<std::string> devices;
   for (int i = 0; i < in_flight; ++i) devices.push_back("device-" + std::to_string(i));

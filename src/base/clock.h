@@ -35,7 +35,8 @@ class SystemClock final : public Clock {
 // A clock that moves only when told to. Thread-safe.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(Timestamp start = FromUnixMillis(1'700'000'000'000)) : now_ms_(ToUnixMillis(start)) {}
+  explicit FakeClock(Timestamp start = FromUnixMillis(1'700'000'000'000))
+      : now_ms_(ToUnixMillis(start)) {}
   Timestamp Now() const override { return FromUnixMillis(now_ms_.load()); }
   void Advance(Duration d) { now_ms_ += d.count(); }
   void Set(Timestamp t) { now_ms_ = ToUnixMillis(t); }

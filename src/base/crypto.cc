@@ -83,7 +83,8 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HUB_CHECK(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) != nullptr);
+                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), md,
+                 &len) != nullptr);
   return std::string(reinterpret_cast<char*>(md), len);
 }
 

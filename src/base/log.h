@@ -13,9 +13,15 @@ bool InitLogging(std::string_view level);
 
 }  // namespace iothub
 
-// Components log through spdlog directly: HUB_LOG_INFO("c2d", "enqueued device={} seq={}", id, seq).
-#define HUB_LOG_TRACE(component, fmt, ...) ::spdlog::trace("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
-#define HUB_LOG_DEBUG(component, fmt, ...) ::spdlog::debug("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
-#define HUB_LOG_INFO(component, fmt, ...) ::spdlog::info("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
-#define HUB_LOG_WARN(component, fmt, ...) ::spdlog::warn("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
-#define HUB_LOG_ERROR(component, fmt, ...) ::spdlog::error("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
+// Components log through spdlog directly: HUB_LOG_INFO("c2d", "enqueued device={} seq={}", id,
+// seq).
+#define HUB_LOG_TRACE(component, fmt, ...) \
+  ::spdlog::trace("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
+#define HUB_LOG_DEBUG(component, fmt, ...) \
+  ::spdlog::debug("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
+#define HUB_LOG_INFO(component, fmt, ...) \
+  ::spdlog::info("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
+#define HUB_LOG_WARN(component, fmt, ...) \
+  ::spdlog::warn("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)
+#define HUB_LOG_ERROR(component, fmt, ...) \
+  ::spdlog::error("[" component "] " fmt __VA_OPT__(, ) __VA_ARGS__)

@@ -14,7 +14,7 @@ namespace iothub {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     HUB_CHECK(!status_.ok());
   }
@@ -59,7 +59,8 @@ class [[nodiscard]] Result {
 // `HUB_ASSIGN_OR_RETURN(auto x, Foo());` declares x from Foo()'s value or returns its error.
 #define HUB_CONCAT_INNER_(a, b) a##b
 #define HUB_CONCAT_(a, b) HUB_CONCAT_INNER_(a, b)
-#define HUB_ASSIGN_OR_RETURN(decl, expr)                                   \
-  auto HUB_CONCAT_(hub_result__, __LINE__) = (expr);                       \
+#define HUB_ASSIGN_OR_RETURN(decl, expr)                                                        \
+  auto HUB_CONCAT_(hub_result__, __LINE__) = (expr);                                            \
   if (!HUB_CONCAT_(hub_result__, __LINE__)) return HUB_CONCAT_(hub_result__, __LINE__).error(); \
-  decl = std::move(HUB_CONCAT_(hub_result__, __LINE__)).value()  // NOLINT(bugprone-macro-parentheses)
+  decl = std::move(HUB_CONCAT_(hub_result__, __LINE__))                                         \
+             .value()  // NOLINT(bugprone-macro-parentheses)

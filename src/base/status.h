@@ -10,23 +10,23 @@ namespace iothub {
 // core and storage never speak in HTTP statuses or AMQP conditions.
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // malformed input: bad id, bad property, bad range
-  kNotFound,           // unknown device, message, lock token, policy
-  kAlreadyExists,      // create of something that exists
-  kPreconditionFailed, // etag / revision mismatch, stale lock token
-  kUnauthenticated,    // bad, expired or forged credentials
-  kPermissionDenied,   // authenticated, but lacks the right
-  kResourceExhausted,  // a limit: queue depth (see QueueFull below), quota
-  kTooLarge,           // body or message over its size limit
-  kUnavailable,        // try later: shutting down, store busy
-  kInternal,           // a fault of ours or of a library
-  kCorruption,         // the store holds bytes we cannot decode
+  kInvalidArgument,     // malformed input: bad id, bad property, bad range
+  kNotFound,            // unknown device, message, lock token, policy
+  kAlreadyExists,       // create of something that exists
+  kPreconditionFailed,  // etag / revision mismatch, stale lock token
+  kUnauthenticated,     // bad, expired or forged credentials
+  kPermissionDenied,    // authenticated, but lacks the right
+  kResourceExhausted,   // a limit: queue depth (see QueueFull below), quota
+  kTooLarge,            // body or message over its size limit
+  kUnavailable,         // try later: shutting down, store busy
+  kInternal,            // a fault of ours or of a library
+  kCorruption,          // the store holds bytes we cannot decode
 };
 
 std::string_view StatusCodeName(StatusCode code);
 
-// A [[nodiscard]] error value: a code, a machine-readable reason (e.g. "DeviceMaximumQueueDepthExceeded",
-// may be empty) and a human message. Cheap to copy when ok.
+// A [[nodiscard]] error value: a code, a machine-readable reason (e.g.
+// "DeviceMaximumQueueDepthExceeded", may be empty) and a human message. Cheap to copy when ok.
 class [[nodiscard]] Status {
  public:
   Status() = default;
@@ -92,8 +92,8 @@ inline Status Corruption(std::string m, std::string r = {}) {
 }  // namespace iothub
 
 // Returns early from the enclosing function when `expr` yields a non-ok Status.
-#define HUB_RETURN_IF_ERROR(expr)              \
-  do {                                         \
-    ::iothub::Status hub_status__ = (expr);    \
+#define HUB_RETURN_IF_ERROR(expr)                \
+  do {                                           \
+    ::iothub::Status hub_status__ = (expr);      \
     if (!hub_status__.ok()) return hub_status__; \
   } while (0)

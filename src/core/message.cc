@@ -7,10 +7,14 @@ namespace iothub::core {
 
 std::string_view AckModeName(AckMode mode) {
   switch (mode) {
-    case AckMode::kNone: return "none";
-    case AckMode::kPositive: return "positive";
-    case AckMode::kNegative: return "negative";
-    case AckMode::kFull: return "full";
+    case AckMode::kNone:
+      return "none";
+    case AckMode::kPositive:
+      return "positive";
+    case AckMode::kNegative:
+      return "negative";
+    case AckMode::kFull:
+      return "full";
   }
   return "none";
 }
@@ -149,13 +153,27 @@ Result<Message> DecodeMessage(std::string_view bytes) {
     uint64_t n = 0;
     bool ok = true;
     switch (tag) {
-      case kBody: m.body.assign(field); break;
-      case kMessageId: m.message_id.assign(field); break;
-      case kCorrelationId: m.correlation_id.assign(field); break;
-      case kTo: m.to.assign(field); break;
-      case kUserId: m.user_id.assign(field); break;
-      case kContentType: m.content_type.assign(field); break;
-      case kContentEncoding: m.content_encoding.assign(field); break;
+      case kBody:
+        m.body.assign(field);
+        break;
+      case kMessageId:
+        m.message_id.assign(field);
+        break;
+      case kCorrelationId:
+        m.correlation_id.assign(field);
+        break;
+      case kTo:
+        m.to.assign(field);
+        break;
+      case kUserId:
+        m.user_id.assign(field);
+        break;
+      case kContentType:
+        m.content_type.assign(field);
+        break;
+      case kContentEncoding:
+        m.content_encoding.assign(field);
+        break;
       case kExpiry:
         ok = ReadNumber(field, &n);
         m.expiry = FromUnixMillis(static_cast<int64_t>(n));
@@ -164,19 +182,29 @@ Result<Message> DecodeMessage(std::string_view bytes) {
         ok = ReadNumber(field, &n) && n <= 3;
         m.ack = static_cast<AckMode>(n);
         break;
-      case kSequenceNumber: ok = ReadNumber(field, &m.sequence_number); break;
+      case kSequenceNumber:
+        ok = ReadNumber(field, &m.sequence_number);
+        break;
       case kEnqueuedTime:
         ok = ReadNumber(field, &n);
         m.enqueued_time = FromUnixMillis(static_cast<int64_t>(n));
         break;
-      case kLockToken: m.lock_token.assign(field); break;
+      case kLockToken:
+        m.lock_token.assign(field);
+        break;
       case kDeliveryCount:
         ok = ReadNumber(field, &n) && n <= UINT32_MAX;
         m.delivery_count = static_cast<uint32_t>(n);
         break;
-      case kConnectionDeviceId: m.connection_device_id.assign(field); break;
-      case kConnectionAuthMethod: m.connection_auth_method.assign(field); break;
-      case kConnectionAuthGenerationId: m.connection_auth_generation_id.assign(field); break;
+      case kConnectionDeviceId:
+        m.connection_device_id.assign(field);
+        break;
+      case kConnectionAuthMethod:
+        m.connection_auth_method.assign(field);
+        break;
+      case kConnectionAuthGenerationId:
+        m.connection_auth_generation_id.assign(field);
+        break;
       case kProperty: {
         Decoder p(field);
         std::string k, v;
@@ -184,7 +212,8 @@ Result<Message> DecodeMessage(std::string_view bytes) {
         if (ok) m.properties.emplace_back(std::move(k), std::move(v));
         break;
       }
-      default: break;  // a field from a newer version: skip it
+      default:
+        break;  // a field from a newer version: skip it
     }
     if (!ok) return Corruption("stored message has a malformed field");
   }

@@ -20,8 +20,8 @@ std::string_view AckModeName(AckMode mode);  // "none", "positive", "negative", 
 bool ParseAckMode(std::string_view text, AckMode* out);
 
 // The one message type of the hub (ARCHITECTURE.md, "The message model"). Every front-end maps its
-// wire format to and from it; the core and the store see nothing else. Fields the sender did not set
-// stay empty, and front-ends forward exactly what was set.
+// wire format to and from it; the core and the store see nothing else. Fields the sender did not
+// set stay empty, and front-ends forward exactly what was set.
 struct Message {
   std::string body;
 

@@ -120,8 +120,9 @@ void AddOptions(CLI::App& app, Config& c) {
                  "C2D time to live (seconds) when the sender sets none")
       ->check(CLI::Range(1, 31536000))
       ->type_name("SECONDS");
+  // At least IoT Hub's fixed minimum TTL of one minute, or no sender-set expiry could be valid.
   app.add_option("--c2d-max-ttl", c.c2d_max_ttl_seconds, "Longest C2D time to live (seconds)")
-      ->check(CLI::Range(1, 31536000))
+      ->check(CLI::Range(60, 31536000))
       ->type_name("SECONDS");
   app.add_option("--c2d-lock-timeout", c.c2d_lock_timeout_seconds,
                  "Seconds a received C2D message stays locked before it is redelivered")

@@ -194,6 +194,7 @@ TEST(ConfigTest, LimitsAreChecked) {
   for (std::vector<std::string> bad :
        std::vector<std::vector<std::string>>{{"--c2d-max-delivery-count", "0"},
                                              {"--c2d-max-delivery-count", "101"},
+                                             {"--c2d-max-ttl", "59"},
                                              {"--c2d-max-queue-depth", "0"},
                                              {"--c2d-lock-timeout", "0"},
                                              {"--shards", "0"},

@@ -17,8 +17,8 @@
 
 #include "base/log.h"
 #include "core/auth/policy.h"
-#include "core/hub/hub.h"
 #include "core/auth/sas_token.h"
+#include "core/hub/hub.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"

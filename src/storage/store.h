@@ -24,8 +24,8 @@ namespace iothub::storage {
 // Names of tables, queues and logs, table keys and queue keys are non-empty and contain no '\0'
 // byte (an operation breaking this fails with InvalidArgument). Values are opaque bytes.
 
-// A table record as stored. `revision` is assigned by the store on every write: strictly greater than
-// any revision the store handed out before (store-wide, never reused, also across restarts).
+// A table record as stored. `revision` is assigned by the store on every write: strictly greater
+// than any revision the store handed out before (store-wide, never reused, also across restarts).
 struct TableEntry {
   std::string key;
   std::string value;
@@ -40,8 +40,8 @@ struct QueueEntry {
 };
 
 // A log record. `offset` is dense per partition (0, 1, 2, ...) and never reused once a kSync
-// commit acknowledged it (a kAsync append lost to a power failure frees its offset); `append_time` is
-// the time the caller gave at append (the hub's enqueued time).
+// commit acknowledged it (a kAsync append lost to a power failure frees its offset); `append_time`
+// is the time the caller gave at append (the hub's enqueued time).
 struct LogEntry {
   uint64_t offset = 0;
   Timestamp append_time;
@@ -69,17 +69,23 @@ enum class Durability {
 class WriteBatch {
  public:
   enum class OpType {
-    kPut, kDelete, kDeletePrefix, kQueueAppend, kQueueDelete, kQueueDeleteAll, kLogAppend
+    kPut,
+    kDelete,
+    kDeletePrefix,
+    kQueueAppend,
+    kQueueDelete,
+    kQueueDeleteAll,
+    kLogAppend
   };
   struct Op {
     OpType type;
-    std::string name;       // table, queue or log name
-    std::string key;        // table key / queue key / table key prefix
+    std::string name;  // table, queue or log name
+    std::string key;   // table key / queue key / table key prefix
     std::string value;
-    uint64_t number = 0;    // queue seq for kQueueDelete; partition for kLogAppend
+    uint64_t number = 0;  // queue seq for kQueueDelete; partition for kLogAppend
     bool conditional = false;
     uint64_t expected_revision = 0;  // with `conditional`: 0 means "must not exist"
-    Timestamp time;         // append time for kLogAppend
+    Timestamp time;                  // append time for kLogAppend
   };
 
   // Table writes. The returned index finds the new revision in CommitResult::revisions_or_ids.
@@ -123,9 +129,9 @@ using CommitCallback = std::function<void(Result<CommitResult>)>;
 
 // Counters for tests, metrics and benchmarks.
 struct StoreStats {
-  uint64_t commits = 0;     // batches committed
+  uint64_t commits = 0;       // batches committed
   uint64_t write_groups = 0;  // groups written (several batches may share one)
-  uint64_t syncs = 0;       // WAL syncs performed
+  uint64_t syncs = 0;         // WAL syncs performed
 };
 
 // Thread-safe: every method may be called from any thread.
@@ -168,7 +174,8 @@ class Store {
                                                 size_t max_bytes) = 0;
   virtual Result<LogInfo> GetLogInfo(std::string_view log, uint32_t partition) = 0;
   // Trims the log's head: drops records with offset < `before_offset`, records appended before
-  // `older_than`, or the oldest records until at most `max_bytes` remain. Returns how many it dropped.
+  // `older_than`, or the oldest records until at most `max_bytes` remain. Returns how many it
+  // dropped.
   virtual Result<uint64_t> TrimLogBefore(std::string_view log, uint32_t partition,
                                          uint64_t before_offset) = 0;
   virtual Result<uint64_t> TrimLogOlderThan(std::string_view log, uint32_t partition,

@@ -59,14 +59,14 @@ class Pipeline {
 TEST_P(StoreConformanceTest, CommitResultHasOneEntryPerOp) {
   Put("t", "gone", "x");
   WriteBatch batch;
-  batch.Put("t", "a", "1");                  // revision
-  batch.Delete("t", "gone");                 // 0
-  batch.QueueAppend("q", "k", "e");          // seq
-  batch.LogAppend("log", 3, kT0, "r");       // offset 0
-  batch.DeletePrefix("t", "zz");             // 0
-  batch.QueueDeleteAll("q", "other");        // 0
-  batch.PutIf("t", "b", "2", 0);             // revision
-  batch.LogAppend("log", 3, kT0, "s");       // offset 1
+  batch.Put("t", "a", "1");             // revision
+  batch.Delete("t", "gone");            // 0
+  batch.QueueAppend("q", "k", "e");     // seq
+  batch.LogAppend("log", 3, kT0, "r");  // offset 0
+  batch.DeletePrefix("t", "zz");        // 0
+  batch.QueueDeleteAll("q", "other");   // 0
+  batch.PutIf("t", "b", "2", 0);        // revision
+  batch.LogAppend("log", 3, kT0, "s");  // offset 1
   auto r = Commit(std::move(batch));
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   const auto& ids = r->revisions_or_ids;
@@ -313,8 +313,8 @@ TEST_P(StoreConformanceTest, ConcurrentCommitsAllApplyWithUniqueIds) {
         b.Put("t", key, key);
         b.QueueAppend("q", std::to_string(t), key);
         b.LogAppend("log", 0, kT0, key);
-        auto r = store_->CommitAndWait(std::move(b),
-                                       i % 2 ? Durability::kSync : Durability::kAsync);
+        auto r =
+            store_->CommitAndWait(std::move(b), i % 2 ? Durability::kSync : Durability::kAsync);
         EXPECT_TRUE(r.has_value()) << r.error().ToString();
         if (r) results[t].push_back(*r);
       }
@@ -338,7 +338,8 @@ TEST_P(StoreConformanceTest, ConcurrentCommitsAllApplyWithUniqueIds) {
   EXPECT_EQ(offsets.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(*offsets.rbegin(), static_cast<uint64_t>(kThreads * kPerThread - 1));
   EXPECT_EQ(store_->Scan("t", "", "", 1000)->size(), static_cast<size_t>(kThreads * kPerThread));
-  EXPECT_EQ(store_->GetLogInfo("log", 0)->next_offset, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_EQ(store_->GetLogInfo("log", 0)->next_offset,
+            static_cast<uint64_t>(kThreads * kPerThread));
 }
 
 }  // namespace

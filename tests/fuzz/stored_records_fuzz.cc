@@ -41,7 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       break;
     }
-    case 4: (void)DecodeDeviceActivity(in); break;
+    case 4:
+      (void)DecodeDeviceActivity(in);
+      break;
     case 5: {
       auto p = auth::DecodePolicy(in);
       if (p && !auth::DecodePolicy(auth::EncodePolicy(*p))) std::abort();

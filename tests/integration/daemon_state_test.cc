@@ -75,10 +75,22 @@ class DaemonStateTest : public ::testing::Test {
   DaemonStateTest() : address_(RandomLoopbackAddress()) {}
   std::string data() const { return dir_.str() + "/data"; }
   std::vector<std::string> Args() {
-    return {"--data-dir", data(), "--hostname", "hub.example.test", "--bind", address_,
-            "--mqtt-port", std::to_string(FreePort(address_)), "--amqp-port",
-            std::to_string(FreePort(address_)), "--https-port", std::to_string(FreePort(address_)),
-            "--shards", "2", "--feedback-batch-interval-ms", "1500"};
+    return {"--data-dir",
+            data(),
+            "--hostname",
+            "hub.example.test",
+            "--bind",
+            address_,
+            "--mqtt-port",
+            std::to_string(FreePort(address_)),
+            "--amqp-port",
+            std::to_string(FreePort(address_)),
+            "--https-port",
+            std::to_string(FreePort(address_)),
+            "--shards",
+            "2",
+            "--feedback-batch-interval-ms",
+            "1500"};
   }
   TempDir dir_;
   std::string address_;

@@ -141,8 +141,8 @@ void C2dQueues::Enqueue(std::string_view device_id, Message msg,
 std::optional<Message> C2dQueues::ReceiveAndLock(std::string_view device_id,
                                                  std::optional<Duration> lock_timeout) {
   ProcessTimers();
-  Duration timeout = lock_timeout && lock_timeout->count() > 0 ? *lock_timeout
-                                                               : limits_.lock_timeout;
+  Duration timeout =
+      lock_timeout && lock_timeout->count() > 0 ? *lock_timeout : limits_.lock_timeout;
   return core_.ReceiveAndLock(device_id, timeout);
 }
 

@@ -86,8 +86,7 @@ class C2dQueues {
   // out of range is rejected, as IoT Hub does) else now + default_ttl; msg.expiry itself is kept
   // as the sender set it. `done` gets the sequence number once the message is durable (kSync).
   // The depth limit counts every message not yet settled, locked ones and in-flight sends too.
-  void Enqueue(std::string_view device_id, Message msg,
-               std::function<void(Result<uint64_t>)> done);
+  void Enqueue(std::string_view device_id, Message msg, std::function<void(Result<uint64_t>)> done);
 
   // Locks the device's oldest visible unexpired message for `lock_timeout` (default
   // limits.lock_timeout) and returns it with lock_token, delivery_count and sequence_number set;

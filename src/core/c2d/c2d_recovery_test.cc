@@ -208,9 +208,9 @@ TEST_F(C2dRecoveryTest, RecordFromARecoveredBatchIsEmittedOnceOnRedelivery) {
   feedback_.reset();
   feedback_ = std::make_unique<FeedbackQueue>(store_, clock_, executor_, "testhub");
   ASSERT_TRUE(feedback_->Recover().ok());
-  queues_ = std::make_unique<C2dQueues>(
-      store_, clock_, executor_,
-      [](std::string_view) { return std::optional<DeviceInfo>(DeviceInfo{"gen-1"}); });
+  queues_ = std::make_unique<C2dQueues>(store_, clock_, executor_, [](std::string_view) {
+    return std::optional<DeviceInfo>(DeviceInfo{"gen-1"});
+  });
   queues_->SetFeedbackCallback(
       [this](std::vector<StoredFeedbackRecord> r) { feedback_->AddRecords(std::move(r)); });
   ASSERT_TRUE(queues_->Recover().ok());  // no settled lookup

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "core/c2d/c2d_queues.h"
@@ -41,8 +41,8 @@ class C2dFixture : public ::testing::Test {
 
   // Builds fresh queue objects over the same store, as a restarted hub would.
   void Start() {
-    feedback_ = std::make_unique<FeedbackQueue>(store_, clock_, executor_, "testhub",
-                                                feedback_limits_);
+    feedback_ =
+        std::make_unique<FeedbackQueue>(store_, clock_, executor_, "testhub", feedback_limits_);
     ASSERT_TRUE(feedback_->Recover().ok());
     queues_ = std::make_unique<C2dQueues>(
         store_, clock_, executor_,
@@ -57,9 +57,10 @@ class C2dFixture : public ::testing::Test {
     queues_->SetAvailableCallback([this](const std::string& id) { available_.push_back(id); });
     FeedbackQueue* feedback = feedback_.get();
     ASSERT_TRUE(queues_
-                    ->Recover({}, [feedback](std::string_view id, uint64_t seq) {
-                      return feedback->HasRecoveredOutcome(id, seq);
-                    })
+                    ->Recover({},
+                              [feedback](std::string_view id, uint64_t seq) {
+                                return feedback->HasRecoveredOutcome(id, seq);
+                              })
                     .ok());
     executor_.RunAll();
   }
@@ -137,11 +138,10 @@ class C2dFixture : public ::testing::Test {
     std::vector<ParsedFeedback> out;
     nlohmann::json array = nlohmann::json::parse(body);
     for (const auto& r : array) {
-      out.push_back({r.at("originalMessageId").get<std::string>(),
-                     r.at("enqueuedTimeUtc").get<std::string>(),
-                     r.at("statusCode").get<std::string>(), r.at("description").get<std::string>(),
-                     r.at("deviceId").get<std::string>(),
-                     r.at("deviceGenerationId").get<std::string>()});
+      out.push_back(
+          {r.at("originalMessageId").get<std::string>(), r.at("enqueuedTimeUtc").get<std::string>(),
+           r.at("statusCode").get<std::string>(), r.at("description").get<std::string>(),
+           r.at("deviceId").get<std::string>(), r.at("deviceGenerationId").get<std::string>()});
     }
     return out;
   }

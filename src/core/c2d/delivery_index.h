@@ -31,10 +31,10 @@ struct QueuedMessage {
   uint32_t delivery_count = 0;
   std::string lock_token;   // index; non-empty while locked (also while kRemoving from a lock)
   Timestamp lock_deadline;  // index
-  DeliveryState state = DeliveryState::kEnqueued;  // index
+  DeliveryState state = DeliveryState::kEnqueued;                 // index
   DeliveryState state_before_removal = DeliveryState::kEnqueued;  // index
-  Timestamp retry_at;  // index: no timer fires before this (after a failed commit)
-  Timestamp timer_at;  // index
+  Timestamp retry_at;        // index: no timer fires before this (after a failed commit)
+  Timestamp timer_at;        // index
   bool timer_armed = false;  // index
 };
 

@@ -13,32 +13,46 @@ constexpr uint8_t kRecordVersion = 1;
 
 std::string_view FeedbackStatusName(FeedbackStatus status) {
   switch (status) {
-    case FeedbackStatus::kSuccess: return "Success";
-    case FeedbackStatus::kExpired: return "Expired";
-    case FeedbackStatus::kDeliveryCountExceeded: return "DeliveryCountExceeded";
-    case FeedbackStatus::kRejected: return "Rejected";
-    case FeedbackStatus::kPurged: return "Purged";
+    case FeedbackStatus::kSuccess:
+      return "Success";
+    case FeedbackStatus::kExpired:
+      return "Expired";
+    case FeedbackStatus::kDeliveryCountExceeded:
+      return "DeliveryCountExceeded";
+    case FeedbackStatus::kRejected:
+      return "Rejected";
+    case FeedbackStatus::kPurged:
+      return "Purged";
   }
   return "Success";
 }
 
 std::string_view FeedbackDescription(FeedbackStatus status) {
   switch (status) {
-    case FeedbackStatus::kSuccess: return "Success";
-    case FeedbackStatus::kExpired: return "Message expired";
-    case FeedbackStatus::kDeliveryCountExceeded: return "Message delivery count exceeded";
-    case FeedbackStatus::kRejected: return "Message rejected";
-    case FeedbackStatus::kPurged: return "Message purged";
+    case FeedbackStatus::kSuccess:
+      return "Success";
+    case FeedbackStatus::kExpired:
+      return "Message expired";
+    case FeedbackStatus::kDeliveryCountExceeded:
+      return "Message delivery count exceeded";
+    case FeedbackStatus::kRejected:
+      return "Message rejected";
+    case FeedbackStatus::kPurged:
+      return "Message purged";
   }
   return "Success";
 }
 
 bool AckWants(AckMode ack, FeedbackStatus status) {
   switch (ack) {
-    case AckMode::kNone: return false;
-    case AckMode::kPositive: return status == FeedbackStatus::kSuccess;
-    case AckMode::kNegative: return status != FeedbackStatus::kSuccess;
-    case AckMode::kFull: return true;
+    case AckMode::kNone:
+      return false;
+    case AckMode::kPositive:
+      return status == FeedbackStatus::kSuccess;
+    case AckMode::kNegative:
+      return status != FeedbackStatus::kSuccess;
+    case AckMode::kFull:
+      return true;
   }
   return false;
 }
@@ -73,8 +87,8 @@ Result<FeedbackRecord> DecodeFeedbackRecord(std::string_view bytes) {
     return Corruption("stored feedback record has an unknown format version");
   }
   if (!d.GetByte(&status) || status > static_cast<uint8_t>(FeedbackStatus::kPurged) ||
-      !d.GetFixed64BE(&r.c2d_seq) || !d.GetFixed64BE(&time) ||
-      !d.GetLengthPrefixed(&r.device_id) || !d.GetLengthPrefixed(&r.device_generation_id) ||
+      !d.GetFixed64BE(&r.c2d_seq) || !d.GetFixed64BE(&time) || !d.GetLengthPrefixed(&r.device_id) ||
+      !d.GetLengthPrefixed(&r.device_generation_id) ||
       !d.GetLengthPrefixed(&r.original_message_id) || !d.done()) {
     return Corruption("stored feedback record is malformed");
   }

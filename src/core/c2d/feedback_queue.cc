@@ -107,32 +107,33 @@ void FeedbackQueue::MakeBatch() {
   for (uint64_t seq : seqs) batch.QueueDelete(kFeedbackRecordQueue, kFeedbackKey, seq);
   for (uint64_t seq : duplicates) batch.QueueDelete(kFeedbackRecordQueue, kFeedbackKey, seq);
 
-  core_.store().Commit(
-      std::move(batch), storage::Durability::kSync,
-      [this, seqs = std::move(seqs), records = std::move(records),
-       duplicates = std::move(duplicates), stored = std::move(stored)](
-          Result<storage::CommitResult> r) {
-        core_.Post([this, seqs, records, duplicates, stored, r]() {
-          for (uint64_t seq : seqs) in_flight_.erase(seq);
-          if (!r) {
-            LogIfError("writing a feedback batch", r.status());
-            for (size_t i = 0; i < seqs.size(); ++i) {
-              pending_times_.insert(records[i].time);
-              pending_.emplace(seqs[i], records[i]);
-            }
-            duplicates_.insert(duplicates_.end(), duplicates.begin(), duplicates.end());
-            retry_at_ = core_.clock().Now() + QueueCore::kRetryDelay;
-            return;
-          }
-          for (const FeedbackRecord& record : records) pending_ids_.erase(record.Id());
-          if (!stored) return;
-          QueuedMessage m;
-          m.key = std::string(kFeedbackKey);
-          m.seq = r->revisions_or_ids.at(0);
-          m.stored = *stored;
-          if (core_.index().Insert(std::move(m)) != nullptr) NotifyAvailable();
-        });
-      });
+  core_.store().Commit(std::move(batch), storage::Durability::kSync,
+                       [this, seqs = std::move(seqs), records = std::move(records),
+                        duplicates = std::move(duplicates),
+                        stored = std::move(stored)](Result<storage::CommitResult> r) {
+                         core_.Post([this, seqs, records, duplicates, stored, r]() {
+                           for (uint64_t seq : seqs) in_flight_.erase(seq);
+                           if (!r) {
+                             LogIfError("writing a feedback batch", r.status());
+                             for (size_t i = 0; i < seqs.size(); ++i) {
+                               pending_times_.insert(records[i].time);
+                               pending_.emplace(seqs[i], records[i]);
+                             }
+                             duplicates_.insert(duplicates_.end(), duplicates.begin(),
+                                                duplicates.end());
+                             retry_at_ = core_.clock().Now() + QueueCore::kRetryDelay;
+                             return;
+                           }
+                           for (const FeedbackRecord& record : records)
+                             pending_ids_.erase(record.Id());
+                           if (!stored) return;
+                           QueuedMessage m;
+                           m.key = std::string(kFeedbackKey);
+                           m.seq = r->revisions_or_ids.at(0);
+                           m.stored = *stored;
+                           if (core_.index().Insert(std::move(m)) != nullptr) NotifyAvailable();
+                         });
+                       });
 }
 
 void FeedbackQueue::Flush() {
@@ -146,8 +147,8 @@ void FeedbackQueue::Flush() {
 
 std::optional<Message> FeedbackQueue::ReceiveAndLock(std::optional<Duration> lock_timeout) {
   ProcessTimers();
-  Duration timeout = lock_timeout && lock_timeout->count() > 0 ? *lock_timeout
-                                                               : limits_.lock_timeout;
+  Duration timeout =
+      lock_timeout && lock_timeout->count() > 0 ? *lock_timeout : limits_.lock_timeout;
   return core_.ReceiveAndLock(kFeedbackKey, timeout);
 }
 

@@ -22,9 +22,9 @@
 namespace iothub::core {
 
 struct FeedbackLimits {
-  size_t batch_size = 64;                                // records per feedback message
-  Duration batch_interval = std::chrono::seconds(15);    // max age of the oldest pending record
-  Duration ttl = std::chrono::hours(1);                  // of a feedback message
+  size_t batch_size = 64;                              // records per feedback message
+  Duration batch_interval = std::chrono::seconds(15);  // max age of the oldest pending record
+  Duration ttl = std::chrono::hours(1);                // of a feedback message
   Duration lock_timeout = std::chrono::seconds(60);
   uint32_t max_delivery_count = 10;  // dropped once abandoned more often than this
 };
@@ -44,8 +44,8 @@ struct FeedbackLimits {
 // must outlive every commit it started (close the store and drain the executor first).
 class FeedbackQueue {
  public:
-  FeedbackQueue(storage::Store& store, const Clock& clock, Executor& executor,
-                std::string hub_name, FeedbackLimits limits = {});
+  FeedbackQueue(storage::Store& store, const Clock& clock, Executor& executor, std::string hub_name,
+                FeedbackLimits limits = {});
   FeedbackQueue(const FeedbackQueue&) = delete;
   FeedbackQueue& operator=(const FeedbackQueue&) = delete;
 

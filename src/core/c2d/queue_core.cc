@@ -83,29 +83,28 @@ void QueueCore::Remove(const std::vector<QueuedMessage*>& messages, storage::Wri
     ids.emplace_back(m->key, m->seq);
   }
   for (QueuedMessage* m : messages) index_.BeginRemoval(m);
-  store_.Commit(
-      std::move(prefix), durability,
-      [this, ids = std::move(ids), retry_later,
-       done = std::move(done)](Result<storage::CommitResult> r) {
-        Post([this, ids, retry_later, done, r = std::move(r)]() {
-          Timestamp retry_at = retry_later ? clock_.Now() + kRetryDelay : Timestamp();
-          for (const auto& [key, seq] : ids) {
-            QueuedMessage* m = index_.Find(key, seq);
-            // Gone or changed: the key was dropped meanwhile (RemoveDevice).
-            if (m == nullptr || m->state != DeliveryState::kRemoving) continue;
-            if (r) {
-              index_.Erase(m);
-            } else {
-              index_.CancelRemoval(m, retry_at);
-            }
-          }
-          if (!r) {
-            HUB_LOG_WARN("c2d", "removing {} message(s) from {} failed: {}", ids.size(),
-                         queue_name_, r.error().ToString());
-          }
-          if (done) done(r);
-        });
-      });
+  store_.Commit(std::move(prefix), durability,
+                [this, ids = std::move(ids), retry_later,
+                 done = std::move(done)](Result<storage::CommitResult> r) {
+                  Post([this, ids, retry_later, done, r = std::move(r)]() {
+                    Timestamp retry_at = retry_later ? clock_.Now() + kRetryDelay : Timestamp();
+                    for (const auto& [key, seq] : ids) {
+                      QueuedMessage* m = index_.Find(key, seq);
+                      // Gone or changed: the key was dropped meanwhile (RemoveDevice).
+                      if (m == nullptr || m->state != DeliveryState::kRemoving) continue;
+                      if (r) {
+                        index_.Erase(m);
+                      } else {
+                        index_.CancelRemoval(m, retry_at);
+                      }
+                    }
+                    if (!r) {
+                      HUB_LOG_WARN("c2d", "removing {} message(s) from {} failed: {}", ids.size(),
+                                   queue_name_, r.error().ToString());
+                    }
+                    if (done) done(r);
+                  });
+                });
 }
 
 Status QueueCore::RecoverKey(std::string_view key) {
@@ -168,11 +167,10 @@ Status QueueCore::RecoverKey(std::string_view key) {
     index_.Insert(std::move(m));  // nullptr (already present) only if recovered twice
   }
   if (!orphans.empty()) {
-    store_.Commit(std::move(orphans), storage::Durability::kAsync,
-                  [](Result<storage::CommitResult> r) {
-                    if (!r) HUB_LOG_WARN("c2d", "deleting orphan states failed: {}",
-                                         r.error().ToString());
-                  });
+    store_.Commit(
+        std::move(orphans), storage::Durability::kAsync, [](Result<storage::CommitResult> r) {
+          if (!r) HUB_LOG_WARN("c2d", "deleting orphan states failed: {}", r.error().ToString());
+        });
   }
   return Status::Ok();
 }

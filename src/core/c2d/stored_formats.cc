@@ -40,8 +40,8 @@ Result<StoredQueueMessage> DecodeStoredQueueMessage(std::string_view bytes) {
   }
   StoredQueueMessage m;
   uint64_t count;
-  if (!d.GetLengthPrefixed(&m.generation_id) || !GetTime(&d, &m.expiry) ||
-      !d.GetVarint64(&count) || count > bytes.size()) {
+  if (!d.GetLengthPrefixed(&m.generation_id) || !GetTime(&d, &m.expiry) || !d.GetVarint64(&count) ||
+      count > bytes.size()) {
     return Corruption("stored queue message is truncated");
   }
   m.covered_records.reserve(count);

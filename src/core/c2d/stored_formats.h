@@ -12,10 +12,10 @@
 namespace iothub::core {
 
 // Store objects owned by the C2D and feedback code (README.md, "Storage layout").
-inline constexpr std::string_view kC2dQueue = "c2d";                // key: device id
-inline constexpr std::string_view kC2dStateTable = "c2d_state";     // key: StateKey(device, seq)
+inline constexpr std::string_view kC2dQueue = "c2d";             // key: device id
+inline constexpr std::string_view kC2dStateTable = "c2d_state";  // key: StateKey(device, seq)
 inline constexpr std::string_view kFeedbackRecordQueue = "feedback_records";  // key: kFeedbackKey
-inline constexpr std::string_view kFeedbackQueue = "feedback";      // key: kFeedbackKey
+inline constexpr std::string_view kFeedbackQueue = "feedback";                // key: kFeedbackKey
 // key: StateKey(kFeedbackKey, seq)
 inline constexpr std::string_view kFeedbackStateTable = "feedback_state";
 inline constexpr std::string_view kFeedbackKey = "all";

@@ -27,8 +27,7 @@ TEST(StoredFormatsTest, TruncatedQueueMessageIsCorruption) {
   m.message.body = "hello";
   std::string bytes = EncodeStoredQueueMessage(m);
   for (size_t n = 0; n < bytes.size(); ++n) {
-    EXPECT_EQ(DecodeStoredQueueMessage(bytes.substr(0, n)).error().code(),
-              StatusCode::kCorruption)
+    EXPECT_EQ(DecodeStoredQueueMessage(bytes.substr(0, n)).error().code(), StatusCode::kCorruption)
         << n;
   }
   EXPECT_FALSE(DecodeStoredQueueMessage(bytes + "x").has_value());
@@ -36,9 +35,9 @@ TEST(StoredFormatsTest, TruncatedQueueMessageIsCorruption) {
 
 TEST(StoredFormatsTest, HugeCoveredCountIsRejectedWithoutAllocating) {
   std::string bytes;
-  bytes.push_back(1);  // version
-  bytes.push_back(0);  // empty generation id
-  bytes.append(8, '\0');  // expiry
+  bytes.push_back(1);                                    // version
+  bytes.push_back(0);                                    // empty generation id
+  bytes.append(8, '\0');                                 // expiry
   bytes.append("\xff\xff\xff\xff\xff\xff\xff\xff\x7f");  // covered count: ~2^63
   EXPECT_EQ(DecodeStoredQueueMessage(bytes).error().code(), StatusCode::kCorruption);
 }

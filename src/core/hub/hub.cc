@@ -28,14 +28,16 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
       return DeviceInfo{std::move(*generation)};
     };
     c2d_.push_back(std::make_unique<C2dQueues>(store_, clock_, *shards_[i], lookup, options_.c2d));
-    c2d_.back()->SetFeedbackCallback(
-        [this](std::vector<StoredFeedbackRecord> records) { feedback_->AddRecords(std::move(records)); });
+    c2d_.back()->SetFeedbackCallback([this](std::vector<StoredFeedbackRecord> records) {
+      feedback_->AddRecords(std::move(records));
+    });
   }
   registry_->AddDeleteListener([this](const std::string& id) {
     size_t shard = ShardOf(id);
     shards_[shard]->Post([this, shard, id] {
       c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
-        if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the queue of deleted device {}: {}", id, s.ToString());
+        if (!s.ok())
+          HUB_LOG_ERROR("hub", "dropping the queue of deleted device {}: {}", id, s.ToString());
       });
     });
   });

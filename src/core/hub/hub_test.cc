@@ -24,8 +24,8 @@ class HubTest : public ::testing::Test {
     HubOptions options;
     options.host_name = "hub.example";
     options.feedback.batch_size = 1;  // one record per feedback message: easy to observe
-    hub_ = std::make_unique<Hub>(options, store_, clock_,
-                                 std::vector<Executor*>{&shard0_, &shard1_});
+    hub_ =
+        std::make_unique<Hub>(options, store_, clock_, std::vector<Executor*>{&shard0_, &shard1_});
     ASSERT_TRUE(hub_->Open().ok());
   }
 
@@ -82,8 +82,8 @@ TEST_F(HubTest, PoliciesAndDevicesSurviveARestart) {
 
 TEST_F(HubTest, AuthenticatorUsesRegistryDeviceKeys) {
   Device d = CreateDevice("d1");
-  std::string token = auth::CreateSasToken("hub.example/devices/d1", d.primary_key,
-                                           clock_.Now() + minutes(10));
+  std::string token =
+      auth::CreateSasToken("hub.example/devices/d1", d.primary_key, clock_.Now() + minutes(10));
   auto principal = hub_->authenticator().Authenticate(token);
   ASSERT_TRUE(principal.has_value()) << principal.error().ToString();
   EXPECT_EQ(principal->device_id, "d1");
@@ -118,7 +118,8 @@ TEST_F(HubTest, CompletionReachesTheFeedbackQueueWithTheDeviceGeneration) {
   RunAll();
   auto feedback = hub_->feedback().ReceiveAndLock();
   ASSERT_TRUE(feedback.has_value());
-  EXPECT_NE(feedback->body.find("\"originalMessageId\":\"m1\""), std::string::npos) << feedback->body;
+  EXPECT_NE(feedback->body.find("\"originalMessageId\":\"m1\""), std::string::npos)
+      << feedback->body;
   EXPECT_NE(feedback->body.find("\"statusCode\":\"Success\""), std::string::npos);
   EXPECT_NE(feedback->body.find(d.generation_id), std::string::npos);
 }

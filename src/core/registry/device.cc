@@ -174,8 +174,7 @@ Result<DeviceActivity> DecodeDeviceActivity(std::string_view bytes) {
         a.generation_id = j.at("generationId").get<std::string>();
         a.connection_state = j.at("connected").get<bool>() ? ConnectionState::kConnected
                                                            : ConnectionState::kDisconnected;
-        a.connection_state_updated_time =
-            FromUnixMillis(GetInt64(j, "connectionStateUpdatedTime"));
+        a.connection_state_updated_time = FromUnixMillis(GetInt64(j, "connectionStateUpdatedTime"));
         a.last_activity_time = FromUnixMillis(GetInt64(j, "lastActivityTime"));
         return a;
       });

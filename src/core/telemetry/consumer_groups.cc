@@ -122,9 +122,8 @@ Status ConsumerGroups::Delete(std::string_view name) {
 Status ConsumerGroups::Change(const std::string& group, storage::WriteBatch batch, bool create) {
   std::promise<Result<storage::CommitResult>> promise;
   auto future = promise.get_future();
-  OrderedCommit commit([&promise](Result<storage::CommitResult> r) {
-    promise.set_value(std::move(r));
-  });
+  OrderedCommit commit(
+      [&promise](Result<storage::CommitResult> r) { promise.set_value(std::move(r)); });
   {
     std::lock_guard lock(mu_);
     if (changing_.contains(group)) {
@@ -180,9 +179,8 @@ bool ConsumerGroups::ExistsLocked(std::string_view name) const {
 
 void ConsumerGroups::SetCheckpoint(std::string_view group, uint32_t partition, uint64_t offset,
                                    std::function<void(Status)> done) {
-  OrderedCommit commit([done](Result<storage::CommitResult> r) {
-    done(r ? Status::Ok() : r.error());
-  });
+  OrderedCommit commit(
+      [done](Result<storage::CommitResult> r) { done(r ? Status::Ok() : r.error()); });
   bool exists;
   {
     std::lock_guard lock(mu_);

@@ -73,11 +73,13 @@ TEST_F(ConsumerGroupsTest, DeletingAnUnknownGroupFails) {
 }
 
 TEST_F(ConsumerGroupsTest, NameValidation) {
-  for (const std::string& good : std::vector<std::string>{"a", "7", "a.b_c-d", "Z9", std::string(50, 'x')}) {
+  for (const std::string& good :
+       std::vector<std::string>{"a", "7", "a.b_c-d", "Z9", std::string(50, 'x')}) {
     EXPECT_TRUE(ValidateConsumerGroupName(good).ok()) << good;
   }
-  for (const std::string& bad : std::vector<std::string>{"", std::string(51, 'x'), "-a", "a-", ".a", "a_", "a/b", "a b", "$x",
-                          "$Default", "caf\xc3\xa9", std::string("a\0b", 3)}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", std::string(51, 'x'), "-a", "a-", ".a", "a_", "a/b", "a b",
+                                "$x", "$Default", "caf\xc3\xa9", std::string("a\0b", 3)}) {
     Status s = ValidateConsumerGroupName(bad);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(s.reason(), "InvalidConsumerGroupName");
@@ -181,7 +183,8 @@ TEST_F(ConsumerGroupsTest, GroupsAndCheckpointsSurviveANewLog) {
 TEST_F(ConsumerGroupsTest, ManyGroupsLoadAcrossScanPages) {
   log_.reset();
   log_ = Open({.max_consumer_groups = 1000});
-  for (int i = 0; i < 600; ++i) ASSERT_TRUE(log_->CreateConsumerGroup("g" + std::to_string(i)).ok());
+  for (int i = 0; i < 600; ++i)
+    ASSERT_TRUE(log_->CreateConsumerGroup("g" + std::to_string(i)).ok());
   log_.reset();
   log_ = Open({.max_consumer_groups = 1000});
   EXPECT_EQ(log_->ListConsumerGroups().size(), 601u);

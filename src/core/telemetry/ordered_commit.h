@@ -13,8 +13,8 @@ namespace iothub::core {
 // because the store applies commits in call order and that order is what they rely on (enqueued
 // times rising with offsets; a checkpoint write never landing after its group's deletion). But a
 // store may run the callback inline, before Commit returns (the memory store always does), and the
-// callback runs user code (`done`, listeners) that may call back into us. Running it under our mutex
-// would deadlock, so an inline callback is parked here until Release().
+// callback runs user code (`done`, listeners) that may call back into us. Running it under our
+// mutex would deadlock, so an inline callback is parked here until Release().
 //
 // Use: `OrderedCommit c(done); { lock; ...; c.Start(store, batch, d); } c.Release();`
 // Start and Release are called once each, in that order, on one thread; the completion runs exactly

@@ -16,9 +16,9 @@ constexpr uint32_t kMaxPartitions = 1024;
 constexpr std::string_view kPartitionsKey = "partitions";
 
 Status MessageTooLarge(size_t size, size_t limit) {
-  return TooLarge("message of " + std::to_string(size) + " bytes exceeds the limit of " +
-                      std::to_string(limit),
-                  "MessageTooLarge");
+  return TooLarge(
+      "message of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(limit),
+      "MessageTooLarge");
 }
 
 // The partition count the store was created with, recording `wanted` if none is recorded yet.
@@ -84,7 +84,8 @@ Status ValidateTelemetryOptions(const TelemetryOptions& o) {
   if (o.max_bytes_per_partition == 0) {
     return InvalidArgument("telemetry max bytes per partition must be positive");
   }
-  if (o.max_message_size == 0) return InvalidArgument("telemetry max message size must be positive");
+  if (o.max_message_size == 0)
+    return InvalidArgument("telemetry max message size must be positive");
   if (o.max_consumer_groups == 0) {
     return InvalidArgument("telemetry max consumer groups must be at least 1 ($Default)");
   }
@@ -251,8 +252,8 @@ Result<PartitionInfo> TelemetryLog::GetPartitionInfo(uint32_t partition) const {
                      .next_offset = log.next_offset,
                      .bytes = log.bytes};
   if (log.next_offset > log.first_offset) {
-    HUB_ASSIGN_OR_RETURN(auto last, store_.ReadLog(kTelemetryLogName, partition,
-                                                   log.next_offset - 1, 1, 0));
+    HUB_ASSIGN_OR_RETURN(auto last,
+                         store_.ReadLog(kTelemetryLogName, partition, log.next_offset - 1, 1, 0));
     if (!last.empty()) info.last_enqueued_time = last.front().append_time;
   }
   return info;
@@ -281,7 +282,9 @@ Result<uint64_t> TelemetryLog::ResolveStart(uint32_t partition, const StartPosit
   }
   // Binary search for the first offset whose record is not "before" the time. Enqueued times are
   // non-decreasing along offsets (Append keeps them so), which makes the predicate monotonic.
-  auto before = [&start](Timestamp t) { return start.inclusive ? t < start.time : t <= start.time; };
+  auto before = [&start](Timestamp t) {
+    return start.inclusive ? t < start.time : t <= start.time;
+  };
   uint64_t lo = log.first_offset;
   uint64_t hi = log.next_offset;  // the answer is in [lo, hi]
   while (lo < hi) {
@@ -348,7 +351,8 @@ void TelemetryLog::SetCheckpoint(std::string_view group, uint32_t partition, uin
 Status TelemetryLog::SetCheckpoint(std::string_view group, uint32_t partition, uint64_t offset) {
   std::promise<Status> promise;
   auto future = promise.get_future();
-  SetCheckpoint(group, partition, offset, [&promise](Status s) { promise.set_value(std::move(s)); });
+  SetCheckpoint(group, partition, offset,
+                [&promise](Status s) { promise.set_value(std::move(s)); });
   return future.get();
 }
 

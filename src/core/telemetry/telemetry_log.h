@@ -29,8 +29,9 @@ struct TelemetryOptions {
   uint32_t partitions = 4;  // 1..1024
   Duration retention = std::chrono::hours(24);
   uint64_t max_bytes_per_partition = 1ull << 30;  // stored record bytes, checked by ApplyRetention
-  size_t max_message_size = size_t{256} * 1024;  // Message::Size() of one message, and of a whole batch
-  size_t max_consumer_groups = 20;       // including "$Default" (IoT Hub's standard-tier limit)
+  size_t max_message_size =
+      size_t{256} * 1024;           // Message::Size() of one message, and of a whole batch
+  size_t max_consumer_groups = 20;  // including "$Default" (IoT Hub's standard-tier limit)
 };
 
 // Checks ranges; InvalidArgument naming the bad field.
@@ -62,8 +63,8 @@ struct PartitionInfo {
 struct StartPosition {
   enum class Kind { kOffset, kStart, kEnd, kEnqueuedTime };
   Kind kind = Kind::kStart;
-  uint64_t offset = 0;   // kOffset (offsets and sequence numbers are the same here)
-  Timestamp time;        // kEnqueuedTime
+  uint64_t offset = 0;    // kOffset (offsets and sequence numbers are the same here)
+  Timestamp time;         // kEnqueuedTime
   bool inclusive = true;  // kOffset: start at `offset` itself (else after it); kEnqueuedTime:
                           // include a record enqueued exactly at `time` (else strictly after)
 
@@ -146,10 +147,10 @@ class TelemetryLog {
   // scan. InvalidArgument for a bad partition.
   Result<uint64_t> ResolveStart(uint32_t partition, const StartPosition& start) const;
 
-  // Live following. `on_append(partition, next_offset)` runs after each durable append (batch: once,
-  // after its last record), on the store's thread: listeners must be quick (post to their owner and
-  // return) and must not block. Returns an id for Unsubscribe. A notification already under way may
-  // still arrive after Unsubscribe returns: capture a weak_ptr, not a raw owner.
+  // Live following. `on_append(partition, next_offset)` runs after each durable append (batch:
+  // once, after its last record), on the store's thread: listeners must be quick (post to their
+  // owner and return) and must not block. Returns an id for Unsubscribe. A notification already
+  // under way may still arrive after Unsubscribe returns: capture a weak_ptr, not a raw owner.
   uint64_t Subscribe(std::function<void(uint32_t partition, uint64_t next_offset)> on_append);
   void Unsubscribe(uint64_t id);  // unknown ids are ignored
 

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <atomic>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -270,8 +270,8 @@ TEST_F(TelemetryLogTest, BatchGetsConsecutiveOffsetsInOneCommit) {
   std::vector<uint64_t> notified;
   log->Subscribe([&](uint32_t, uint64_t next) { notified.push_back(next); });
   const uint64_t commits = store_.stats().commits;
-  auto positions = AppendBatchNow(*log, "device-1",
-                                  {TextMessage("a"), TextMessage("b"), TextMessage("c")});
+  auto positions =
+      AppendBatchNow(*log, "device-1", {TextMessage("a"), TextMessage("b"), TextMessage("c")});
   ASSERT_TRUE(positions) << positions.error().ToString();
   EXPECT_EQ(*positions, (std::vector<Position>{{1, 1}, {1, 2}, {1, 3}}));
   EXPECT_EQ(store_.stats().commits, commits + 1);
@@ -306,8 +306,8 @@ TEST_F(TelemetryLogTest, BatchWithOneOversizedMessageIsRefusedWhole) {
 
 TEST_F(TelemetryLogTest, BatchOverTheSizeLimitInTotalIsRefused) {
   auto log = OpenLog({.max_message_size = 10});
-  auto positions = AppendBatchNow(
-      *log, "device-1", {TextMessage("12345"), TextMessage("12345"), TextMessage("1")});
+  auto positions = AppendBatchNow(*log, "device-1",
+                                  {TextMessage("12345"), TextMessage("12345"), TextMessage("1")});
   ASSERT_FALSE(positions);
   EXPECT_EQ(positions.error().code(), StatusCode::kTooLarge);
   EXPECT_TRUE(AppendBatchNow(*log, "device-1", {TextMessage("12345"), TextMessage("12345")}));
@@ -391,9 +391,9 @@ TEST_F(TelemetryLogTest, NewLogOverTheSameStoreContinuesOffsets) {
 }
 
 TEST_F(TelemetryLogTest, OpenRefusesBadOptions) {
-  std::vector<TelemetryOptions> bad = {
-      {.partitions = 0}, {.partitions = 1025}, {.retention = 0s},
-      {.max_bytes_per_partition = 0}, {.max_message_size = 0}, {.max_consumer_groups = 0}};
+  std::vector<TelemetryOptions> bad = {{.partitions = 0},       {.partitions = 1025},
+                                       {.retention = 0s},       {.max_bytes_per_partition = 0},
+                                       {.max_message_size = 0}, {.max_consumer_groups = 0}};
   for (const auto& options : bad) {
     auto log = TelemetryLog::Open(store_, clock_, options);
     ASSERT_FALSE(log);

@@ -193,12 +193,13 @@ TEST_F(TelemetryReadTest, StartPositionOfAnUnknownPartitionFails) {
 TEST_F(TelemetryReadTest, SubscribersHearOfEachDurableAppend) {
   std::vector<std::pair<uint32_t, uint64_t>> a, b;
   log_->Subscribe([&](uint32_t p, uint64_t next) { a.emplace_back(p, next); });
-  const uint64_t id_b = log_->Subscribe([&](uint32_t p, uint64_t next) { b.emplace_back(p, next); });
+  const uint64_t id_b =
+      log_->Subscribe([&](uint32_t p, uint64_t next) { b.emplace_back(p, next); });
   ASSERT_TRUE(AppendNow(*log_, "device-1", TextMessage("x")));
   ASSERT_TRUE(AppendNow(*log_, "device-2", TextMessage("y")));
   log_->Unsubscribe(id_b);
-  log_->Unsubscribe(id_b);    // twice: ignored
-  log_->Unsubscribe(12345);   // unknown: ignored
+  log_->Unsubscribe(id_b);   // twice: ignored
+  log_->Unsubscribe(12345);  // unknown: ignored
   ASSERT_TRUE(AppendNow(*log_, "device-1", TextMessage("z")));
   using Events = std::vector<std::pair<uint32_t, uint64_t>>;
   EXPECT_EQ(a, (Events{{1, 1}, {0, 1}, {1, 2}}));

@@ -78,7 +78,8 @@ Status MemoryStore::ApplyOp(const WriteBatch::Op& op, uint64_t* result, Undo* un
     case OpType::kDeletePrefix: {
       Table& table = tables_[op.name];
       std::vector<std::pair<std::string, Record>> removed;
-      for (auto it = table.lower_bound(op.key); it != table.end() && StartsWith(it->first, op.key);) {
+      for (auto it = table.lower_bound(op.key);
+           it != table.end() && StartsWith(it->first, op.key);) {
         removed.emplace_back(it->first, std::move(it->second));
         it = table.erase(it);
       }
@@ -157,8 +158,8 @@ Result<std::vector<TableEntry>> MemoryStore::Scan(std::string_view table, std::s
   std::lock_guard lock(mu_);
   auto t = tables_.find(table);
   if (t == tables_.end()) return out;
-  auto it = start_after >= prefix ? t->second.upper_bound(start_after)
-                                 : t->second.lower_bound(prefix);
+  auto it =
+      start_after >= prefix ? t->second.upper_bound(start_after) : t->second.lower_bound(prefix);
   for (; it != t->second.end() && out.size() < limit && StartsWith(it->first, prefix); ++it) {
     out.push_back(TableEntry{it->first, it->second.value, it->second.revision});
   }

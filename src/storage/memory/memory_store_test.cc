@@ -7,13 +7,13 @@
 namespace iothub::storage {
 namespace {
 
-INSTANTIATE_TEST_SUITE_P(
-    Memory, StoreConformanceTest,
-    ::testing::Values(StoreBackend{"Memory",
-                                   [](const std::string&) -> std::unique_ptr<Store> {
-                                     return std::make_unique<MemoryStore>();
-                                   }}),
-    StoreBackendName);
+INSTANTIATE_TEST_SUITE_P(Memory, StoreConformanceTest,
+                         ::testing::Values(StoreBackend{
+                             "Memory",
+                             [](const std::string&) -> std::unique_ptr<Store> {
+                               return std::make_unique<MemoryStore>();
+                             }}),
+                         StoreBackendName);
 
 TEST(MemoryStoreTest, CallbackRunsBeforeCommitReturns) {
   MemoryStore store;

@@ -54,7 +54,9 @@ TEST(RocksDbKeysTest, LogMetaKeyRoundTripsAndRejectsMalformed) {
 TEST(RocksDbKeysTest, ValuesRoundTripAndRejectTruncation) {
   uint64_t revision = 0;
   std::string_view value;
-  ASSERT_TRUE(DecodeTableValue(EncodeTableValue(5, std::string("a\0b", 3)), &revision, &value));
+  // `value` views into the encoded bytes: keep them alive while it is read.
+  const std::string table_value = EncodeTableValue(5, std::string("a\0b", 3));
+  ASSERT_TRUE(DecodeTableValue(table_value, &revision, &value));
   EXPECT_EQ(revision, 5u);
   EXPECT_EQ(value, std::string_view("a\0b", 3));
   EXPECT_FALSE(DecodeTableValue("short", &revision, &value));
@@ -62,7 +64,8 @@ TEST(RocksDbKeysTest, ValuesRoundTripAndRejectTruncation) {
 
   Timestamp time;
   const Timestamp t = FromUnixMillis(1'700'000'000'123);
-  ASSERT_TRUE(DecodeLogValue(EncodeLogValue(t, "body"), &time, &value));
+  const std::string log_value = EncodeLogValue(t, "body");
+  ASSERT_TRUE(DecodeLogValue(log_value, &time, &value));
   EXPECT_EQ(time, t);
   EXPECT_EQ(value, "body");
   EXPECT_FALSE(DecodeLogValue("1234567", &time, &value));

@@ -126,8 +126,8 @@ Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbOptions& options) {
   }
   HUB_LOG_INFO("storage", "opened rocksdb store path={} id_limit={} log_partitions={}",
                options.path, id_limit, logs.size());
-  auto store =
-      std::make_unique<RocksDbStore>(options, raw_db, std::move(handles), id_limit, std::move(logs));
+  auto store = std::make_unique<RocksDbStore>(options, raw_db, std::move(handles), id_limit,
+                                              std::move(logs));
   HUB_RETURN_IF_ERROR(store->Start());
   return std::unique_ptr<Store>(std::move(store));
 }
@@ -219,19 +219,25 @@ Result<uint64_t> RocksDbStore::EnqueueTrim(TrimRequest request) {
 
 Result<uint64_t> RocksDbStore::TrimLogBefore(std::string_view log, uint32_t partition,
                                              uint64_t before_offset) {
-  return EnqueueTrim({.kind = TrimKind::kBefore, .log = std::string(log), .partition = partition,
+  return EnqueueTrim({.kind = TrimKind::kBefore,
+                      .log = std::string(log),
+                      .partition = partition,
                       .limit = before_offset});
 }
 
 Result<uint64_t> RocksDbStore::TrimLogOlderThan(std::string_view log, uint32_t partition,
                                                 Timestamp older_than) {
-  return EnqueueTrim({.kind = TrimKind::kOlderThan, .log = std::string(log),
-                      .partition = partition, .older_than = older_than});
+  return EnqueueTrim({.kind = TrimKind::kOlderThan,
+                      .log = std::string(log),
+                      .partition = partition,
+                      .older_than = older_than});
 }
 
 Result<uint64_t> RocksDbStore::TrimLogToSize(std::string_view log, uint32_t partition,
                                              uint64_t max_bytes) {
-  return EnqueueTrim({.kind = TrimKind::kToSize, .log = std::string(log), .partition = partition,
+  return EnqueueTrim({.kind = TrimKind::kToSize,
+                      .log = std::string(log),
+                      .partition = partition,
                       .limit = max_bytes});
 }
 
@@ -280,8 +286,7 @@ Result<TableEntry> RocksDbStore::Get(std::string_view table, std::string_view ke
   return entry;
 }
 
-Result<std::vector<TableEntry>> RocksDbStore::Scan(std::string_view table,
-                                                   std::string_view prefix,
+Result<std::vector<TableEntry>> RocksDbStore::Scan(std::string_view table, std::string_view prefix,
                                                    std::string_view start_after, size_t limit) {
   HUB_RETURN_IF_ERROR(ValidateName("table name", table));
   HUB_RETURN_IF_ERROR(ValidatePrefix(prefix));
@@ -291,21 +296,21 @@ Result<std::vector<TableEntry>> RocksDbStore::Scan(std::string_view table,
   // Keys strictly after start_after: skip start_after itself when the seek lands on it.
   const std::string skip = start_after >= prefix ? start : std::string();
   Status decode_error;
-  HUB_RETURN_IF_ERROR(ScanDb(
-      kTablesCf, start, keys::PrefixSuccessor(keys::TablePrefix(table, prefix)),
-      [&](std::string_view key, std::string_view stored) {
-        if (key == skip) return true;
-        TableEntry entry;
-        std::string_view value;
-        if (!keys::DecodeTableValue(stored, &entry.revision, &value)) {
-          decode_error = Corruption("rocksdb store: malformed table record");
-          return false;
-        }
-        entry.key = std::string(keys::TableKeyPart(table, key));
-        entry.value = std::string(value);
-        out.push_back(std::move(entry));
-        return out.size() < limit;
-      }));
+  HUB_RETURN_IF_ERROR(ScanDb(kTablesCf, start,
+                             keys::PrefixSuccessor(keys::TablePrefix(table, prefix)),
+                             [&](std::string_view key, std::string_view stored) {
+                               if (key == skip) return true;
+                               TableEntry entry;
+                               std::string_view value;
+                               if (!keys::DecodeTableValue(stored, &entry.revision, &value)) {
+                                 decode_error = Corruption("rocksdb store: malformed table record");
+                                 return false;
+                               }
+                               entry.key = std::string(keys::TableKeyPart(table, key));
+                               entry.value = std::string(value);
+                               out.push_back(std::move(entry));
+                               return out.size() < limit;
+                             }));
   HUB_RETURN_IF_ERROR(decode_error);
   return out;
 }
@@ -392,22 +397,22 @@ Result<std::vector<LogEntry>> RocksDbStore::ReadLog(std::string_view log, uint32
   const std::string prefix = keys::LogPrefix(log, partition);
   uint64_t bytes = 0;
   Status decode_error;
-  HUB_RETURN_IF_ERROR(ScanDb(
-      kLogsCf, keys::LogKey(log, partition, from_offset), keys::PrefixSuccessor(prefix),
-      [&](std::string_view key, std::string_view stored) {
-        LogEntry entry;
-        std::string_view value;
-        if (!keys::ParseLogKey(key, prefix.size(), &entry.offset) ||
-            !keys::DecodeLogValue(stored, &entry.append_time, &value)) {
-          decode_error = Corruption("rocksdb store: malformed log record");
-          return false;
-        }
-        if (!out.empty() && bytes + value.size() > max_bytes) return false;
-        bytes += value.size();
-        entry.value = std::string(value);
-        out.push_back(std::move(entry));
-        return out.size() < max_count;
-      }));
+  HUB_RETURN_IF_ERROR(ScanDb(kLogsCf, keys::LogKey(log, partition, from_offset),
+                             keys::PrefixSuccessor(prefix),
+                             [&](std::string_view key, std::string_view stored) {
+                               LogEntry entry;
+                               std::string_view value;
+                               if (!keys::ParseLogKey(key, prefix.size(), &entry.offset) ||
+                                   !keys::DecodeLogValue(stored, &entry.append_time, &value)) {
+                                 decode_error = Corruption("rocksdb store: malformed log record");
+                                 return false;
+                               }
+                               if (!out.empty() && bytes + value.size() > max_bytes) return false;
+                               bytes += value.size();
+                               entry.value = std::string(value);
+                               out.push_back(std::move(entry));
+                               return out.size() < max_count;
+                             }));
   HUB_RETURN_IF_ERROR(decode_error);
   return out;
 }
@@ -417,8 +422,8 @@ Result<LogInfo> RocksDbStore::GetLogInfo(std::string_view log, uint32_t partitio
   // The meta record is written in the same RocksDB write as the records it describes, so it is
   // as current as the records a reader can see.
   std::string stored;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMetaCf),
-                               keys::LogMetaKey(log, partition), &stored);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kMetaCf), keys::LogMetaKey(log, partition), &stored);
   if (s.IsNotFound()) return LogInfo{};
   HUB_RETURN_IF_ERROR(FromRocks(s, "get log info"));
   keys::LogMeta meta;

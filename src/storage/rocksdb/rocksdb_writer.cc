@@ -94,9 +94,9 @@ void RocksDbStore::ProcessGroup(std::vector<Request>& requests) {
   }
 
   if (group_status.ok() && group.id_limit_raised) {
-    group_status = FromRocks(group.batch.Put(cf(kMetaCf), keys::kIdLimitKey,
-                                             keys::EncodeFixed64(group.id_limit)),
-                             "stage id limit");
+    group_status = FromRocks(
+        group.batch.Put(cf(kMetaCf), keys::kIdLimitKey, keys::EncodeFixed64(group.id_limit)),
+        "stage id limit");
     sync = true;  // ids below the new limit are handed out only once it is on disk
   }
   for (const auto& [id, meta] : group.logs) {
@@ -204,7 +204,8 @@ Status RocksDbStore::ApplyCommit(const WriteBatch& batch, Group* group, Undo* un
         }
         if (op.type == OpType::kPut) {
           out->revisions_or_ids[i] = NextId(group);
-          s = wb.Put(cf(kTablesCf), key, keys::EncodeTableValue(out->revisions_or_ids[i], op.value));
+          s = wb.Put(cf(kTablesCf), key,
+                     keys::EncodeTableValue(out->revisions_or_ids[i], op.value));
         } else {
           s = wb.Delete(cf(kTablesCf), key);
         }
@@ -263,38 +264,38 @@ Result<uint64_t> RocksDbStore::ApplyTrim(const TrimRequest& trim, Group* group, 
   std::vector<std::string> doomed;
   Status decode_error;
   bool reached_end = true;
-  HUB_RETURN_IF_ERROR(ScanStaged(
-      group, kLogsCf, keys::LogKey(trim.log, trim.partition, meta->first_offset),
-      keys::PrefixSuccessor(prefix), [&](std::string_view key, std::string_view stored) {
-        uint64_t offset = 0;
-        Timestamp time;
-        std::string_view value;
-        if (!keys::ParseLogKey(key, prefix.size(), &offset) ||
-            !keys::DecodeLogValue(stored, &time, &value)) {
-          decode_error = Corruption("rocksdb store: malformed log record");
-          return false;
-        }
-        bool drop = false;
-        switch (trim.kind) {
-          case TrimKind::kBefore:
-            drop = offset < trim.limit;
-            break;
-          case TrimKind::kOlderThan:
-            drop = time < trim.older_than;
-            break;
-          case TrimKind::kToSize:
-            drop = meta->bytes > trim.limit;
-            break;
-        }
-        if (!drop) {
-          reached_end = false;
-          meta->first_offset = offset;
-          return false;
-        }
-        doomed.emplace_back(key);
-        meta->bytes -= std::min<uint64_t>(meta->bytes, value.size());
-        return true;
-      }));
+  HUB_RETURN_IF_ERROR(
+      ScanStaged(group, kLogsCf, keys::LogKey(trim.log, trim.partition, meta->first_offset),
+                 keys::PrefixSuccessor(prefix), [&](std::string_view key, std::string_view stored) {
+                   uint64_t offset = 0;
+                   Timestamp time;
+                   std::string_view value;
+                   if (!keys::ParseLogKey(key, prefix.size(), &offset) ||
+                       !keys::DecodeLogValue(stored, &time, &value)) {
+                     decode_error = Corruption("rocksdb store: malformed log record");
+                     return false;
+                   }
+                   bool drop = false;
+                   switch (trim.kind) {
+                     case TrimKind::kBefore:
+                       drop = offset < trim.limit;
+                       break;
+                     case TrimKind::kOlderThan:
+                       drop = time < trim.older_than;
+                       break;
+                     case TrimKind::kToSize:
+                       drop = meta->bytes > trim.limit;
+                       break;
+                   }
+                   if (!drop) {
+                     reached_end = false;
+                     meta->first_offset = offset;
+                     return false;
+                   }
+                   doomed.emplace_back(key);
+                   meta->bytes -= std::min<uint64_t>(meta->bytes, value.size());
+                   return true;
+                 }));
   HUB_RETURN_IF_ERROR(decode_error);
   if (reached_end) meta->first_offset = meta->next_offset;
   for (const auto& key : doomed) {
