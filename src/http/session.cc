@@ -64,7 +64,9 @@ BeastResponse ToBeast(Response in, unsigned version, bool keep_alive) {
   BeastResponse out{static_cast<bhttp::status>(in.status), version};
   out.set(bhttp::field::server, "iothub");
   for (auto& [name, value] : in.headers) out.set(name, value);
-  out.body() = std::move(in.body);
+  // These statuses carry no body (RFC 9110); Beast refuses to frame one, so drop it.
+  bool bodiless = in.status < 200 || in.status == 204 || in.status == 304;
+  if (!bodiless) out.body() = std::move(in.body);
   out.keep_alive(keep_alive);
   out.prepare_payload();
   return out;

@@ -46,6 +46,11 @@ std::shared_ptr<const Router> EchoRouter(std::atomic<std::thread::id>* handler_t
   router->Add("GET", "/devices/{id}", [](const Request&, const RouteParams& p) {
     return JsonResponse(200, nlohmann::json({{"id", p.Get("id")}}).dump());
   });
+  router->Add("DELETE", "/devices/{id}", [](const Request&, const RouteParams&) {
+    Response response = EmptyResponse(204);
+    response.body = "a handler's mistake";
+    return response;
+  });
   return router;
 }
 
@@ -130,6 +135,17 @@ TEST_F(SessionTest, ConnectionCloseIsHonoured) {
   EXPECT_EQ(r.result_int(), 200);
   EXPECT_FALSE(r.keep_alive());
   EXPECT_TRUE(ClosedByServer(socket));
+}
+
+TEST_F(SessionTest, NoContentAnswersCarryNoBody) {
+  Serve({});
+  tcp::socket socket = Connect();
+  Send(socket, "DELETE /devices/x HTTP/1.1\r\nHost: h\r\n\r\n");
+  auto r = Read(socket);
+  EXPECT_EQ(r.result_int(), 204);
+  EXPECT_TRUE(r.body().empty());
+  Send(socket, "GET /devices/y HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(nlohmann::json::parse(Read(socket).body())["id"], "y");
 }
 
 TEST_F(SessionTest, ChunkedBodyIsDecoded) {
