@@ -41,9 +41,7 @@ json DeviceValue(const core::Device& d) {
   };
 }
 
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 Status Invalid(std::string what) { return InvalidArgument(std::move(what), "ArgumentInvalid"); }
 

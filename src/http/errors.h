@@ -9,8 +9,8 @@ namespace iothub::http {
 
 // The one place mapping core Status values to HTTP (PROTOCOL.md, "HTTPS REST").
 struct HttpError {
-  int status;                // HTTP status code
-  std::string_view code;     // Azure error code used when the Status carries no reason
+  int status;             // HTTP status code
+  std::string_view code;  // Azure error code used when the Status carries no reason
 };
 
 // The HTTP status and default Azure error code for `status` (which must not be ok):

@@ -74,7 +74,8 @@ TEST(ErrorsTest, InvalidUtf8InMessagesIsReplaced) {
 TEST(ErrorsTest, ExplicitStatusAndCode) {
   Response r = ErrorResponse(431, "RequestHeaderFieldsTooLarge", "too big");
   EXPECT_EQ(r.status, 431);
-  EXPECT_EQ(nlohmann::json::parse(r.body)["Message"], "ErrorCode:RequestHeaderFieldsTooLarge;too big");
+  EXPECT_EQ(nlohmann::json::parse(r.body)["Message"],
+            "ErrorCode:RequestHeaderFieldsTooLarge;too big");
 }
 
 }  // namespace

@@ -32,8 +32,8 @@ std::string IfMatch(const Request& request) {
 
 Response PutDevice(core::Hub& hub, const Request& request, const RouteParams& params) {
   std::string_view id = params.Get("id");
-  auto principal = AuthorizeService(hub.authenticator(), request, kRegistryWrite,
-                                    DeviceResource(hub, id));
+  auto principal =
+      AuthorizeService(hub.authenticator(), request, kRegistryWrite, DeviceResource(hub, id));
   if (!principal) return ErrorResponse(principal.error());
   Status valid = core::ValidateDeviceId(id);
   if (!valid.ok()) return ErrorResponse(valid);
@@ -48,8 +48,8 @@ Response PutDevice(core::Hub& hub, const Request& request, const RouteParams& pa
 
 Response GetDevice(core::Hub& hub, const Request& request, const RouteParams& params) {
   std::string_view id = params.Get("id");
-  auto principal = AuthorizeService(hub.authenticator(), request, kRegistryRead,
-                                    DeviceResource(hub, id));
+  auto principal =
+      AuthorizeService(hub.authenticator(), request, kRegistryRead, DeviceResource(hub, id));
   if (!principal) return ErrorResponse(principal.error());
   auto device = hub.registry().Get(id);
   if (!device) return ErrorResponse(device.error());
@@ -58,8 +58,8 @@ Response GetDevice(core::Hub& hub, const Request& request, const RouteParams& pa
 
 Response DeleteDevice(core::Hub& hub, const Request& request, const RouteParams& params) {
   std::string_view id = params.Get("id");
-  auto principal = AuthorizeService(hub.authenticator(), request, kRegistryWrite,
-                                    DeviceResource(hub, id));
+  auto principal =
+      AuthorizeService(hub.authenticator(), request, kRegistryWrite, DeviceResource(hub, id));
   if (!principal) return ErrorResponse(principal.error());
   Status deleted = hub.registry().Delete(id, IfMatch(request));
   if (!deleted.ok()) return ErrorResponse(deleted);
@@ -67,15 +67,15 @@ Response DeleteDevice(core::Hub& hub, const Request& request, const RouteParams&
 }
 
 Response ListDevices(core::Hub& hub, const Request& request) {
-  auto principal = AuthorizeService(hub.authenticator(), request, kRegistryRead,
-                                    hub.host_name() + "/devices");
+  auto principal =
+      AuthorizeService(hub.authenticator(), request, kRegistryRead, hub.host_name() + "/devices");
   if (!principal) return ErrorResponse(principal.error());
   size_t top = kMaxTop;
   if (auto text = request.Query("top"); text.has_value()) {
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), top);
     if (ec != std::errc() || end != text->data() + text->size() || top == 0 || top > kMaxTop) {
-      return ErrorResponse(InvalidArgument("'top' must be an integer from 1 to 1000",
-                                           "ArgumentInvalid"));
+      return ErrorResponse(
+          InvalidArgument("'top' must be an integer from 1 to 1000", "ArgumentInvalid"));
     }
   }
   auto page = hub.registry().List("", top);
@@ -86,18 +86,14 @@ Response ListDevices(core::Hub& hub, const Request& request) {
 }  // namespace
 
 void AddRegistryRoutes(Router& router, core::Hub& hub) {
-  router.Add("GET", "/devices", [&hub](const Request& r, const RouteParams&) {
-    return ListDevices(hub, r);
-  });
-  router.Add("PUT", "/devices/{id}", [&hub](const Request& r, const RouteParams& p) {
-    return PutDevice(hub, r, p);
-  });
-  router.Add("GET", "/devices/{id}", [&hub](const Request& r, const RouteParams& p) {
-    return GetDevice(hub, r, p);
-  });
-  router.Add("DELETE", "/devices/{id}", [&hub](const Request& r, const RouteParams& p) {
-    return DeleteDevice(hub, r, p);
-  });
+  router.Add("GET", "/devices",
+             [&hub](const Request& r, const RouteParams&) { return ListDevices(hub, r); });
+  router.Add("PUT", "/devices/{id}",
+             [&hub](const Request& r, const RouteParams& p) { return PutDevice(hub, r, p); });
+  router.Add("GET", "/devices/{id}",
+             [&hub](const Request& r, const RouteParams& p) { return GetDevice(hub, r, p); });
+  router.Add("DELETE", "/devices/{id}",
+             [&hub](const Request& r, const RouteParams& p) { return DeleteDevice(hub, r, p); });
 }
 
 }  // namespace iothub::http

@@ -129,8 +129,8 @@ TEST_F(RegistryResourceTest, GetUnknownDeviceIs404DeviceNotFound) {
 
 TEST_F(RegistryResourceTest, ReplaceWithStarKeepsEmptyKeysAndChangesStatus) {
   json created = json::parse(Create("d1").body);
-  Response r = Call("PUT", "/devices/d1", R"({"deviceId":"d1","status":"disabled"})", std::nullopt,
-                    "\"*\"");
+  Response r =
+      Call("PUT", "/devices/d1", R"({"deviceId":"d1","status":"disabled"})", std::nullopt, "\"*\"");
   ASSERT_EQ(r.status, 200) << r.body;
   json j = json::parse(r.body);
   EXPECT_EQ(j["status"], "disabled");
@@ -284,9 +284,8 @@ TEST_F(RegistryResourceTest, PolicyTokenScopedToOneDeviceReachesOnlyIt) {
   ASSERT_EQ(Create("d1").status, 200);
   ASSERT_EQ(Create("d2").status, 200);
   auto p = hub_->policies().Find("iothubowner");
-  std::string token = core::auth::CreateSasToken(std::string(kHost) + "/devices/d1",
-                                                 p->primary_key, clock_.Now() + hours(1),
-                                                 "iothubowner");
+  std::string token = core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", p->primary_key,
+                                                 clock_.Now() + hours(1), "iothubowner");
   EXPECT_EQ(Call("GET", "/devices/d1", "", token).status, 200);
   EXPECT_EQ(Call("GET", "/devices/d2", "", token).status, 401);
   EXPECT_EQ(Call("GET", "/devices/", "", token).status, 401);

@@ -27,7 +27,8 @@ bool Router::Match(const Route& route, const Request& request, RouteParams* para
   for (size_t i = 0; i < route.segments.size(); ++i) {
     const std::string& pattern = route.segments[i];
     if (pattern.size() >= 2 && pattern.front() == '{' && pattern.back() == '}') {
-      if (params != nullptr) params->Add(pattern.substr(1, pattern.size() - 2), request.segments[i]);
+      if (params != nullptr)
+        params->Add(pattern.substr(1, pattern.size() - 2), request.segments[i]);
     } else if (!EqualsIgnoreCase(pattern, request.segments[i])) {
       return false;
     }
@@ -50,8 +51,8 @@ Response Router::Dispatch(const Request& request) const {
     return route.handler(request, params);
   }
   if (!allow.empty()) {
-    Response response = ErrorResponse(405, "MethodNotAllowed",
-                                      "method " + request.method + " is not allowed here");
+    Response response =
+        ErrorResponse(405, "MethodNotAllowed", "method " + request.method + " is not allowed here");
     response.headers.emplace("Allow", allow);
     return response;
   }

@@ -22,8 +22,8 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using beast::error_code;
 using asio::use_awaitable;
+using beast::error_code;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
@@ -38,9 +38,8 @@ auto AsyncRunOn(Executor& executor, std::function<Response()> work, Token&& toke
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         executor.Post([shared, work = std::move(work)] {
           auto resume_on = asio::get_associated_executor(*shared);
-          asio::post(resume_on, [shared, response = work()]() mutable {
-            (*shared)(std::move(response));
-          });
+          asio::post(resume_on,
+                     [shared, response = work()]() mutable { (*shared)(std::move(response)); });
         });
       },
       token, std::move(work));
@@ -75,13 +74,14 @@ BeastResponse ToBeast(Response in, unsigned version, bool keep_alive) {
 // The answer to a request that broke the protocol or a limit; the connection closes after it.
 std::optional<Response> AnswerToReadError(const error_code& ec, const SessionOptions& options) {
   if (ec == bhttp::error::body_limit) {
-    return ErrorResponse(TooLarge("request body exceeds " + std::to_string(options.max_body_bytes) +
-                                  " bytes", "MessageTooLarge"));
+    return ErrorResponse(
+        TooLarge("request body exceeds " + std::to_string(options.max_body_bytes) + " bytes",
+                 "MessageTooLarge"));
   }
   if (ec == bhttp::error::header_limit) {
-    return ErrorResponse(431, "RequestHeaderFieldsTooLarge",
-                         "request header exceeds " + std::to_string(options.max_header_bytes) +
-                             " bytes");
+    return ErrorResponse(
+        431, "RequestHeaderFieldsTooLarge",
+        "request header exceeds " + std::to_string(options.max_header_bytes) + " bytes");
   }
   if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
@@ -100,7 +100,8 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
     parser.header_limit(static_cast<uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
     beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
-    co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+    co_await bhttp::async_read_header(stream, buffer, parser,
+                                      asio::redirect_error(use_awaitable, ec));
     if (!ec) {
       beast::get_lowest_layer(stream).expires_after(options.read_timeout);
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
@@ -184,8 +185,7 @@ net::AcceptHandler HttpsAcceptHandler(std::shared_ptr<net::TlsContext> tls,
   };
 }
 
-net::AcceptHandler HttpAcceptHandler(std::shared_ptr<const Router> router,
-                                     SessionOptions options) {
+net::AcceptHandler HttpAcceptHandler(std::shared_ptr<const Router> router, SessionOptions options) {
   return [router = std::move(router), options](net::TcpConnection c) {
     ServeHttp(std::move(c), router, options);
   };

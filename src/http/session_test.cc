@@ -183,8 +183,8 @@ TEST_F(SessionTest, DeclaredOversizeBodyIs413ThenClose) {
 TEST_F(SessionTest, BodyAtTheLimitIsAccepted) {
   Serve({.max_body_bytes = 100});
   tcp::socket socket = Connect();
-  Send(socket, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n" +
-                   std::string(100, 'x'));
+  Send(socket,
+       "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'));
   EXPECT_EQ(Read(socket).result_int(), 200);
 }
 
@@ -202,8 +202,8 @@ TEST_F(SessionTest, OversizeChunkedBodyIs413) {
 TEST_F(SessionTest, OversizeHeaderIs431ThenClose) {
   Serve({.max_header_bytes = 1024});
   tcp::socket socket = Connect();
-  Send(socket, "GET /devices/x HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'a') +
-                   "\r\n\r\n");
+  Send(socket,
+       "GET /devices/x HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
   auto r = Read(socket);
   EXPECT_EQ(r.result_int(), 431);
   EXPECT_EQ(Code(r), "ErrorCode:RequestHeaderFieldsTooLarge");
@@ -332,8 +332,7 @@ TEST(HttpsSessionTest, ServesRequestsOverTlsWithKeepAlive) {
 
   beast::flat_buffer buffer;
   for (const char* id : {"one", "two"}) {
-    bhttp::request<bhttp::string_body> request{bhttp::verb::get, std::string("/devices/") + id,
-                                               11};
+    bhttp::request<bhttp::string_body> request{bhttp::verb::get, std::string("/devices/") + id, 11};
     request.set(bhttp::field::host, "127.0.0.1");
     bhttp::write(stream, request);
     bhttp::response<bhttp::string_body> response;

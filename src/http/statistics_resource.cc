@@ -9,8 +9,8 @@ namespace iothub::http {
 
 void AddStatisticsRoutes(Router& router, core::Hub& hub) {
   router.Add("GET", "/statistics/devices", [&hub](const Request& request, const RouteParams&) {
-    auto principal = AuthorizeService(hub.authenticator(), request, core::auth::kRegistryRead,
-                                      hub.host_name());
+    auto principal =
+        AuthorizeService(hub.authenticator(), request, core::auth::kRegistryRead, hub.host_name());
     if (!principal) return ErrorResponse(principal.error());
     core::RegistryStats stats = hub.registry().Stats();
     nlohmann::json body = {{"totalDeviceCount", stats.total},
