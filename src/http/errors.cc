@@ -36,7 +36,9 @@ HttpError HttpErrorFor(const Status& status) {
 }
 
 Response ErrorResponse(int http_status, std::string_view code, std::string_view message) {
-  std::string text(message);
+  // The Node SDK (azure-iot-http-base parseErrorBody) splits Message at ';' and drops the error
+  // code when the text after it is empty: never send an empty text.
+  std::string text = message.empty() ? std::string(code) : std::string(message);
   nlohmann::json body = {{"Message", "ErrorCode:" + std::string(code) + ";" + text},
                          {"ExceptionMessage", text}};
   // Messages may quote user input: replace invalid UTF-8 rather than throw.

@@ -61,6 +61,11 @@ TEST(ErrorsTest, InternalDetailsStayOut) {
   EXPECT_EQ(r.body.find("secret"), std::string::npos);
 }
 
+TEST(ErrorsTest, EmptyMessageStillLeavesTextAfterTheCode) {
+  Response r = ErrorResponse(NotFound(""));
+  EXPECT_EQ(nlohmann::json::parse(r.body)["Message"], "ErrorCode:DeviceNotFound;DeviceNotFound");
+}
+
 TEST(ErrorsTest, OkIsAnsweredAsAFaultNotACrash) {
   EXPECT_EQ(HttpErrorFor(Status::Ok()).status, 500);
 }
