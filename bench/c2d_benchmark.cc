@@ -13,6 +13,7 @@
 
 #include "core/c2d/c2d_queues.h"
 #include "storage/rocksdb/rocksdb_store.h"
+#include "tests/testing/forwarding_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace iothub {
@@ -53,51 +54,12 @@ class ThreadExecutor final : public Executor {
 };
 
 // Forwards to a store but never asks it to sync: the "without sync" side of the comparison.
-class NoSyncStore final : public storage::Store {
+class NoSyncStore final : public testing::ForwardingStore {
  public:
-  explicit NoSyncStore(storage::Store& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   void Commit(storage::WriteBatch b, storage::Durability, storage::CommitCallback done) override {
     inner_.Commit(std::move(b), storage::Durability::kAsync, std::move(done));
   }
-  Result<storage::TableEntry> Get(std::string_view t, std::string_view k) override {
-    return inner_.Get(t, k);
-  }
-  Result<std::vector<storage::TableEntry>> Scan(std::string_view t, std::string_view p,
-                                                std::string_view a, size_t l) override {
-    return inner_.Scan(t, p, a, l);
-  }
-  Result<std::vector<storage::QueueEntry>> ReadQueue(std::string_view q, std::string_view k,
-                                                     uint64_t f, size_t l) override {
-    return inner_.ReadQueue(q, k, f, l);
-  }
-  Result<uint64_t> CountQueue(std::string_view q, std::string_view k) override {
-    return inner_.CountQueue(q, k);
-  }
-  Result<std::vector<std::string>> ListQueueKeys(std::string_view q, std::string_view a,
-                                                 size_t l) override {
-    return inner_.ListQueueKeys(q, a, l);
-  }
-  Result<std::vector<storage::LogEntry>> ReadLog(std::string_view l, uint32_t p, uint64_t f,
-                                                 size_t c, size_t b) override {
-    return inner_.ReadLog(l, p, f, c, b);
-  }
-  Result<storage::LogInfo> GetLogInfo(std::string_view l, uint32_t p) override {
-    return inner_.GetLogInfo(l, p);
-  }
-  Result<uint64_t> TrimLogBefore(std::string_view l, uint32_t p, uint64_t o) override {
-    return inner_.TrimLogBefore(l, p, o);
-  }
-  Result<uint64_t> TrimLogOlderThan(std::string_view l, uint32_t p, Timestamp t) override {
-    return inner_.TrimLogOlderThan(l, p, t);
-  }
-  Result<uint64_t> TrimLogToSize(std::string_view l, uint32_t p, uint64_t m) override {
-    return inner_.TrimLogToSize(l, p, m);
-  }
-  storage::StoreStats stats() const override { return inner_.stats(); }
-  void Close() override { inner_.Close(); }
-
- private:
-  storage::Store& inner_;
 };
 
 // Counts down on the shard thread; the benchmark thread waits for zero.

@@ -10,6 +10,7 @@
 #include "base/crypto.h"
 #include "storage/memory/memory_store.h"
 #include "storage/rocksdb/rocksdb_store.h"
+#include "tests/testing/forwarding_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace iothub::core::auth {
@@ -143,49 +144,14 @@ TEST(PolicyCodingTest, RoundTripAndRejectsDamage) {
 }
 
 // A store on which another hub process creates the defaults between our scan and our commit.
-class RacingStore : public storage::Store {
+class RacingStore : public iothub::testing::ForwardingStore {
  public:
+  RacingStore() : ForwardingStore(inner) {}
   void Commit(storage::WriteBatch batch, storage::Durability d,
               storage::CommitCallback done) override {
     if (before_commit) std::exchange(before_commit, nullptr)();
     inner.Commit(std::move(batch), d, std::move(done));
   }
-  Result<storage::TableEntry> Get(std::string_view t, std::string_view k) override {
-    return inner.Get(t, k);
-  }
-  Result<std::vector<storage::TableEntry>> Scan(std::string_view t, std::string_view p,
-                                                std::string_view a, size_t l) override {
-    return inner.Scan(t, p, a, l);
-  }
-  Result<std::vector<storage::QueueEntry>> ReadQueue(std::string_view q, std::string_view k,
-                                                     uint64_t f, size_t l) override {
-    return inner.ReadQueue(q, k, f, l);
-  }
-  Result<uint64_t> CountQueue(std::string_view q, std::string_view k) override {
-    return inner.CountQueue(q, k);
-  }
-  Result<std::vector<std::string>> ListQueueKeys(std::string_view q, std::string_view a,
-                                                 size_t l) override {
-    return inner.ListQueueKeys(q, a, l);
-  }
-  Result<std::vector<storage::LogEntry>> ReadLog(std::string_view l, uint32_t p, uint64_t f,
-                                                 size_t c, size_t b) override {
-    return inner.ReadLog(l, p, f, c, b);
-  }
-  Result<storage::LogInfo> GetLogInfo(std::string_view l, uint32_t p) override {
-    return inner.GetLogInfo(l, p);
-  }
-  Result<uint64_t> TrimLogBefore(std::string_view l, uint32_t p, uint64_t b) override {
-    return inner.TrimLogBefore(l, p, b);
-  }
-  Result<uint64_t> TrimLogOlderThan(std::string_view l, uint32_t p, Timestamp t) override {
-    return inner.TrimLogOlderThan(l, p, t);
-  }
-  Result<uint64_t> TrimLogToSize(std::string_view l, uint32_t p, uint64_t b) override {
-    return inner.TrimLogToSize(l, p, b);
-  }
-  storage::StoreStats stats() const override { return inner.stats(); }
-  void Close() override { inner.Close(); }
 
   MemoryStore inner;
   std::function<void()> before_commit;
