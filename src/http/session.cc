@@ -104,6 +104,13 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
                                       asio::redirect_error(use_awaitable, ec));
     if (!ec) {
       beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      // curl asks before sending bodies over 1 KiB and would otherwise wait a second.
+      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+        bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, 11};
+        co_await bhttp::async_write(stream, go_on, asio::redirect_error(use_awaitable, ec));
+      }
+    }
+    if (!ec) {
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
     }
     if (ec) {

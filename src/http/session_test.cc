@@ -145,6 +145,19 @@ TEST_F(SessionTest, NoContentAnswersCarryNoBody) {
   EXPECT_EQ(nlohmann::json::parse(Read(socket).body())["id"], "y");
 }
 
+TEST_F(SessionTest, ExpectContinueGetsAnInterimAnswer) {
+  Serve({});
+  tcp::socket socket = Connect();
+  Send(socket,
+       "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = Read(socket);
+  EXPECT_EQ(interim.result_int(), 100);
+  Send(socket, "ok");
+  auto r = Read(socket);
+  ASSERT_EQ(r.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(r.body())["body"], "ok");
+}
+
 TEST_F(SessionTest, ChunkedBodyIsDecoded) {
   Serve({});
   tcp::socket socket = Connect();
