@@ -20,6 +20,7 @@ check() {
 check base 'storage|core|net|mqtt|amqp|http|server|client' "base depends on nothing"
 check storage 'core|net|mqtt|amqp|http|server|client' "the store knows no IoT Hub semantics"
 check core 'net|mqtt|amqp|http|server|client' "the core knows no protocol"
+check http 'mqtt|amqp|server|client' "a front-end knows only the core, net and base"
 
 if [ $failed -eq 0 ]; then
   echo "layering: ok"
