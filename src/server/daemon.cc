@@ -16,9 +16,14 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/thread_pool.h"
 #include "core/auth/policy.h"
 #include "core/auth/sas_token.h"
 #include "core/hub/hub.h"
+#include "http/registry_resource.h"
+#include "http/router.h"
+#include "http/session.h"
+#include "http/statistics_resource.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
@@ -99,6 +104,8 @@ void Daemon::Stop() {
     HUB_LOG_INFO("server", "store closed");
   }
   hub_.reset();
+  blocking_.reset();
+  router_.reset();
   shards_.reset();
   store_.reset();
 }
@@ -206,6 +213,14 @@ Status Daemon::StartCoreServices() {
   }
   housekeeping_stop_ = false;
   housekeeping_ = std::thread([this] { Housekeeping(); });
+
+  // The HTTPS front-end. Its handlers may block on the store (registry writes), so they run on
+  // their own threads, never on a shard.
+  blocking_ = std::make_unique<ThreadPoolExecutor>(2);
+  auto router = std::make_shared<http::Router>();
+  http::AddRegistryRoutes(*router, *hub_);
+  http::AddStatisticsRoutes(*router, *hub_);
+  router_ = std::move(router);
   return Status::Ok();
 }
 
@@ -226,6 +241,9 @@ void Daemon::Housekeeping() {
 }
 
 void Daemon::StopCoreServices() {
+  // Handlers running now finish (the hub is still open); queued ones are dropped with their
+  // sessions, which the stopped shards never resume.
+  if (blocking_) blocking_->Stop();
   for (auto& timer : timers_) timer->Stop();
   timers_.clear();
   if (housekeeping_.joinable()) {
@@ -242,10 +260,17 @@ Status Daemon::StartListeners() {
   for (const Endpoint& endpoint : kEndpoints) {
     uint16_t port = config_.*endpoint.port;
     if (port == 0) continue;
-    // Front-ends replace NotServedYet: TLS ones get tls_context_.
+    // Front-ends replace NotServedYet as they land (MQTT and AMQP next).
+    net::AcceptHandler handler = NotServedYet(endpoint.name);
+    http::SessionOptions http_options{.handler_executor = blocking_.get()};
+    if (std::string_view(endpoint.name) == "https") {
+      handler = http::HttpsAcceptHandler(tls_context_, router_, http_options);
+    } else if (std::string_view(endpoint.name) == "http-plain") {
+      handler = http::HttpAcceptHandler(router_, http_options);
+    }
     auto listener = net::Listener::Bind(
         *shards_, {.name = endpoint.name, .address = config_.bind_address, .port = port},
-        NotServedYet(endpoint.name));
+        std::move(handler));
     if (!listener) return listener.error();
     listeners_.push_back(std::move(*listener));
   }

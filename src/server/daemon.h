@@ -15,8 +15,14 @@
 namespace iothub::storage {
 class Store;
 }
+namespace iothub {
+class ThreadPoolExecutor;
+}
 namespace iothub::core {
 class Hub;
+}
+namespace iothub::http {
+class Router;
 }
 namespace iothub::net {
 class Listener;
@@ -39,7 +45,8 @@ namespace iothub::server {
 //                           feedback queues recovered; its timers driven on every shard, telemetry
 //                           retention on a housekeeping thread
 //   6. connection strings   DIR/connection-strings.json (0600), rewritten on every start
-//   7. listeners            one per enabled port on --bind
+//   7. listeners            one per enabled port on --bind; https (and plain http) serve the
+//                           REST API (src/http), MQTT and AMQP close connections for now
 //
 // Stop(): listeners closed (no new connections) -> timers and housekeeping stopped -> shards
 // stopped and joined -> hub closed (runtime state flushed) -> store closed (flushes the WAL).
@@ -90,7 +97,9 @@ class Daemon {
   std::unique_ptr<net::ShardPool> shards_;
   std::vector<std::unique_ptr<net::Listener>> listeners_;
   std::vector<std::unique_ptr<net::PeriodicTask>> timers_;  // Hub::ProcessTimers, one per shard
-  std::thread housekeeping_;                                // telemetry retention
+  std::unique_ptr<ThreadPoolExecutor> blocking_;  // HTTP handlers (they may block on the store)
+  std::shared_ptr<const http::Router> router_;    // the HTTPS front-end's routes
+  std::thread housekeeping_;                      // telemetry retention
   std::mutex housekeeping_mu_;
   std::condition_variable housekeeping_cv_;
   bool housekeeping_stop_ = false;
