@@ -36,8 +36,7 @@ class HttpsTest : public ::testing::Test {
                                  std::to_string(port_), "--shards", "2"},
         dir_.str());
     ASSERT_TRUE(hub_->WaitUntilReady()) << hub_->err();
-    std::ifstream in(data() + "/connection-strings.json");
-    auto strings = nlohmann::json::parse(in);
+    auto strings = nlohmann::json::parse(ReadFile(data() + "/connection-strings.json"));
     auto owner = core::auth::ParseConnectionString(strings.at("iothubowner").get<std::string>());
     ASSERT_TRUE(owner.has_value());
     owner_token_ = core::auth::CreateSasToken(kHost, owner->shared_access_key,
@@ -71,10 +70,7 @@ class HttpsTest : public ::testing::Test {
     while (fgets(buf, sizeof buf, pipe) != nullptr) printed += buf;
     pclose(pipe);
     result.status = std::atoi(printed.c_str());
-    std::ifstream in(out);
-    std::ostringstream body_text;
-    body_text << in.rdbuf();
-    result.body = body_text.str();
+    result.body = ReadFile(out);
     return result;
   }
 

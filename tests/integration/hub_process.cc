@@ -23,18 +23,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
+int StatusOf(int wstatus) {
+  return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+}  // namespace
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
 }
-
-int StatusOf(int wstatus) {
-  return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-}
-
-}  // namespace
 
 std::string RandomLoopbackAddress() { return "127.0.0." + std::to_string(2 + RandomU64() % 249); }
 

@@ -10,6 +10,9 @@
 
 namespace iothub::testing {
 
+// The whole content of a file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
 // A loopback address of the test's own, 127.0.0.2 - 127.0.0.250, so that parallel tests (and a
 // hub someone runs on 127.0.0.1) never share ports.
 std::string RandomLoopbackAddress();
