@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,10 +42,30 @@ struct Request {
 // target not starting with '/'.
 Status ParseTarget(std::string_view target, Request* request);
 
+// A response body produced piece by piece, for answers that follow live data (Server-Sent Events).
+// The session sends the status and headers with chunked transfer encoding, then pulls pieces until
+// the stream ends, the client goes away, or the server stops.
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // Asks for the next piece. `next` is called once, from any thread: with bytes to send, or with
+  // nullopt to end the body. Pull is not called again before that piece has been written.
+  virtual void Pull(std::function<void(std::optional<std::string>)> next) = 0;
+  // Sent when no piece came for SessionOptions::stream_heartbeat (SSE: a comment line), so that a
+  // client that vanished is noticed by the failed write. Empty: nothing is sent.
+  virtual std::string Heartbeat() const { return {}; }
+  // The session is ending (client gone, write failed, server stopping): stop producing and release
+  // what the stream holds. Once Cancel returns, a pending `next` must not be called. Called at most
+  // once, on the session's thread.
+  virtual void Cancel() = 0;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // When set, the body comes from here instead of `body`.
+  std::shared_ptr<BodyStream> stream;
 };
 
 inline constexpr std::string_view kJsonContentType = "application/json; charset=utf-8";

@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <optional>
+
 #include "base/strings.h"
 #include "http/errors.h"
 
@@ -13,7 +15,19 @@ std::string_view RouteParams::Get(std::string_view name) const {
 }
 
 void Router::Add(std::string method, std::string_view pattern, Handler handler) {
-  Route route{.method = std::move(method), .segments = {}, .handler = std::move(handler)};
+  AddRoute(std::move(method), pattern, std::move(handler), nullptr);
+}
+
+void Router::AddAsync(std::string method, std::string_view pattern, AsyncHandler handler) {
+  AddRoute(std::move(method), pattern, nullptr, std::move(handler));
+}
+
+void Router::AddRoute(std::string method, std::string_view pattern, Handler handler,
+                      AsyncHandler async_handler) {
+  Route route{.method = std::move(method),
+              .segments = {},
+              .handler = std::move(handler),
+              .async_handler = std::move(async_handler)};
   if (!pattern.empty() && pattern.front() == '/') pattern.remove_prefix(1);
   if (!pattern.empty() && pattern.back() == '/') pattern.remove_suffix(1);
   if (!pattern.empty()) {
@@ -36,27 +50,55 @@ bool Router::Match(const Route& route, const Request& request, RouteParams* para
   return true;
 }
 
-Response Router::Dispatch(const Request& request) const {
+void Router::Dispatch(std::shared_ptr<const Request> request, Responder respond,
+                      Executor* blocking) const {
   std::string allow;
   for (const Route& route : routes_) {
-    if (!Match(route, request, nullptr)) continue;
-    if (route.method != request.method) {
+    if (!Match(route, *request, nullptr)) continue;
+    if (route.method != request->method) {
       if (allow.find(route.method) == std::string::npos) {
         allow += (allow.empty() ? "" : ", ") + route.method;
       }
       continue;
     }
-    RouteParams params;
-    Match(route, request, &params);
-    return route.handler(request, params);
+    auto params = std::make_shared<RouteParams>();
+    Match(route, *request, params.get());
+    if (route.async_handler) {
+      // The wrapper holds the request and params until the answer is given.
+      route.async_handler(*request, *params,
+                          [request, params, respond = std::move(respond)](Response response) {
+                            respond(std::move(response));
+                          });
+      return;
+    }
+    auto run = [&handler = route.handler, request, params, respond = std::move(respond)] {
+      respond(handler(*request, *params));
+    };
+    if (blocking != nullptr) {
+      blocking->Post(std::move(run));
+    } else {
+      run();
+    }
+    return;
   }
   if (!allow.empty()) {
-    Response response =
-        ErrorResponse(405, "MethodNotAllowed", "method " + request.method + " is not allowed here");
+    Response response = ErrorResponse(405, "MethodNotAllowed",
+                                      "method " + request->method + " is not allowed here");
     response.headers.emplace("Allow", allow);
-    return response;
+    respond(std::move(response));
+    return;
   }
-  return ErrorResponse(404, "ResourceNotFound", "no resource at this path");
+  respond(ErrorResponse(404, "ResourceNotFound", "no resource at this path"));
+}
+
+Response Router::Dispatch(const Request& request) const {
+  auto answer = std::make_shared<std::optional<Response>>();
+  Dispatch(std::make_shared<const Request>(request),
+           [answer](Response response) { *answer = std::move(response); });
+  if (!answer->has_value()) {
+    return ErrorResponse(500, "ServerError", "the handler did not answer synchronously");
+  }
+  return std::move(**answer);
 }
 
 }  // namespace iothub::http

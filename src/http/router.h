@@ -1,11 +1,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/executor.h"
 #include "http/message.h"
 
 namespace iothub::http {
@@ -24,8 +26,17 @@ class RouteParams {
   std::vector<std::pair<std::string, std::string>> params_;
 };
 
-// A handler is a plain function: request in, response out. It runs wherever Dispatch runs.
+// A blocking handler: request in, response out. It may block on the store, so the session runs it
+// on its handler executor (the daemon's blocking pool), never on a shard thread.
 using Handler = std::function<Response(const Request&, const RouteParams&)>;
+
+// Delivers an asynchronous handler's answer. Call it exactly once, from any thread.
+using Responder = std::function<void(Response)>;
+
+// A non-blocking handler: it runs on the connection's shard thread, starts its work (typically a
+// core call answering on some executor) and returns at once; the answer goes to `respond` later,
+// from any thread. `request` and `params` stay valid until `respond` has been called.
+using AsyncHandler = std::function<void(const Request&, const RouteParams&, Responder respond)>;
 
 // Method + path pattern -> handler, without I/O. Patterns are '/'-separated; a segment "{name}"
 // captures one path segment, any other segment matches literally, case-insensitively (IoT Hub
@@ -37,18 +48,29 @@ class Router {
   // Registers `handler` for `method` (exact, e.g. "GET") on `pattern` (e.g. "/devices/{id}").
   // The first matching route wins.
   void Add(std::string method, std::string_view pattern, Handler handler);
+  void AddAsync(std::string method, std::string_view pattern, AsyncHandler handler);
 
-  // Runs the first route whose method and pattern match. When the path matches some route but not
-  // with this method: 405 with an Allow header; when no pattern matches: 404. Both with the Azure
-  // error body.
+  // Runs the first route whose method and pattern match and gives its answer to `respond`
+  // (exactly once, from any thread). When the path matches some route but not with this method:
+  // 405 with an Allow header; when no pattern matches: 404. Both with the Azure error body.
+  // Blocking handlers run on `blocking` when it is set (else inline); asynchronous ones inline.
+  // Keeps `request` alive until `respond` has been called.
+  void Dispatch(std::shared_ptr<const Request> request, Responder respond,
+                Executor* blocking = nullptr) const;
+
+  // For tests and callers that only use handlers answering before they return: dispatches inline
+  // and returns the answer; a 500 (InternalError) when the handler had not answered on return.
   Response Dispatch(const Request& request) const;
 
  private:
   struct Route {
     std::string method;
     std::vector<std::string> segments;
-    Handler handler;
+    Handler handler;  // one of these two is set
+    AsyncHandler async_handler;
   };
+  void AddRoute(std::string method, std::string_view pattern, Handler handler,
+                AsyncHandler async_handler);
   static bool Match(const Route& route, const Request& request, RouteParams* params);
 
   std::vector<Route> routes_;
