@@ -5,7 +5,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -13,6 +16,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "http/errors.h"
 #include "net/asio_access.h"
 
@@ -28,25 +32,32 @@ using beast::error_code;
 using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
 
-// Runs `work` on `executor` and completes (with its Response) on the awaiting coroutine's own
-// executor: how a shard hands a blocking handler to the handler pool and resumes afterwards.
+// Hands `request` to the router and completes (with the answer) on the awaiting coroutine's own
+// executor, whatever thread the handler answered on: blocking handlers run on `blocking`, async
+// ones answer from wherever their work finished.
 template <typename Token>
-auto AsyncRunOn(Executor& executor, std::function<Response()> work, Token&& token) {
+auto AsyncDispatch(const Router& router, std::shared_ptr<const Request> request, Executor* blocking,
+                   Token&& token) {
   return asio::async_initiate<Token, void(Response)>(
-      [&executor](auto handler, std::function<Response()> work) {
-        // Executor::Post takes a copyable std::function; the handler is move-only.
+      [&router, blocking](auto handler, std::shared_ptr<const Request> request) {
+        // The Responder is a copyable std::function; the handler is move-only.
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        executor.Post([shared, work = std::move(work)] {
-          auto resume_on = asio::get_associated_executor(*shared);
-          asio::post(resume_on,
-                     [shared, response = work()]() mutable { (*shared)(std::move(response)); });
-        });
+        router.Dispatch(
+            std::move(request),
+            [shared](Response response) {
+              auto resume_on = asio::get_associated_executor(*shared);
+              asio::post(resume_on, [shared, response = std::move(response)]() mutable {
+                (*shared)(std::move(response));
+              });
+            },
+            blocking);
       },
-      token, std::move(work));
+      token, std::move(request));
 }
 
-Request ToRequest(const BeastRequest& in, Status* status) {
-  Request out;
+std::shared_ptr<Request> ToRequest(const BeastRequest& in, Status* status) {
+  auto request = std::make_shared<Request>();
+  Request& out = *request;
   out.method = std::string(in.method_string());
   *status = ParseTarget(std::string_view(in.target().data(), in.target().size()), &out);
   for (const auto& field : in) {
@@ -56,7 +67,7 @@ Request ToRequest(const BeastRequest& in, Status* status) {
     if (!inserted) it->second += ", " + value;  // repeated fields fold into one list (RFC 9110)
   }
   out.body = in.body();
-  return out;
+  return request;
 }
 
 BeastResponse ToBeast(Response in, unsigned version, bool keep_alive) {
@@ -88,6 +99,99 @@ std::optional<Response> AnswerToReadError(const error_code& ec, const SessionOpt
     return ErrorResponse(400, "ArgumentInvalid", "malformed HTTP request: " + ec.message());
   }
   return std::nullopt;  // the peer went away or timed out: nobody to answer
+}
+
+bool IsWebSocketUpgrade(const Request& request) {
+  auto upgrade = request.Header("Upgrade");
+  return upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket");
+}
+
+// MQTT and AMQP over WebSockets arrive at /$iothub/websocket; until their front-ends exist the
+// upgrade is refused with an Azure error body and the connection closes.
+Response RefuseWebSocket(const Request& request) {
+  bool endpoint = request.segments.size() == 2 && request.segments[0] == "$iothub" &&
+                  EqualsIgnoreCase(request.segments[1], "websocket");
+  if (!endpoint) {
+    return ErrorResponse(404, "ResourceNotFound", "no WebSocket endpoint at this path");
+  }
+  std::string protocol(request.Header("Sec-WebSocket-Protocol").value_or(""));
+  if (protocol.empty()) {
+    return ErrorResponse(400, "ArgumentInvalid",
+                         "a WebSocket subprotocol (mqtt or AMQPWSB10) is required");
+  }
+  HUB_LOG_INFO("http", "refused a WebSocket upgrade for subprotocol '{}': not served yet",
+               protocol);
+  return ErrorResponse(501, "NotImplemented",
+                       "WebSocket subprotocol '" + protocol + "' is not served by this hub yet");
+}
+
+// Writes a streamed answer: the head with chunked encoding, then every piece the BodyStream gives,
+// with its heartbeat when it stays quiet for options.stream_heartbeat, until it ends or a write
+// fails. The connection closes afterwards.
+template <typename Stream>
+asio::awaitable<void> WriteStreamed(Stream& stream, Response response, unsigned version,
+                                    const SessionOptions& options) {
+  std::shared_ptr<BodyStream> body = std::move(response.stream);
+  // What the BodyStream delivered, and the timer to wake the waiting loop. Only touched on this
+  // session's executor (pieces are posted here).
+  struct Pending {
+    std::optional<std::optional<std::string>> piece;
+    asio::steady_timer* wake = nullptr;
+  };
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  auto pending = std::make_shared<Pending>();
+  pending->wake = &timer;
+  // Runs however this coroutine ends, including destruction while suspended at shutdown.
+  struct Finish {
+    std::shared_ptr<Pending> pending;
+    std::shared_ptr<BodyStream> body;
+    ~Finish() {
+      pending->wake = nullptr;
+      body->Cancel();
+    }
+  } finish{pending, body};
+
+  bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(response.status), version};
+  head.set(bhttp::field::server, "iothub");
+  for (auto& [name, value] : response.headers) head.set(name, value);
+  head.keep_alive(false);
+  head.chunked(true);
+  bhttp::response_serializer<bhttp::empty_body> serializer{head};
+  error_code ec;
+  beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+  co_await bhttp::async_write_header(stream, serializer, asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return;
+  while (true) {
+    pending->piece.reset();
+    body->Pull([pending, executor](std::optional<std::string> piece) {
+      asio::post(executor, [pending, piece = std::move(piece)]() mutable {
+        pending->piece = std::move(piece);
+        if (pending->wake != nullptr) pending->wake->cancel();
+      });
+    });
+    while (!pending->piece.has_value()) {
+      timer.expires_after(options.stream_heartbeat);
+      co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+      if (pending->piece.has_value() || ec) continue;  // woken by a piece (or spuriously)
+      std::string heartbeat = body->Heartbeat();
+      if (heartbeat.empty()) continue;
+      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(heartbeat)),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return;  // the client is gone
+    }
+    if (!pending->piece->has_value()) break;  // the stream ended
+    const std::string& piece = **pending->piece;
+    if (piece.empty()) continue;  // an empty chunk would end the body
+    beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+    co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(piece)),
+                               asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+  }
+  beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+  co_await asio::async_write(stream, bhttp::make_chunk_last(),
+                             asio::redirect_error(use_awaitable, ec));
 }
 
 template <typename Stream>
@@ -124,17 +228,22 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
     }
     BeastRequest beast_request = parser.release();
     Status parsed;
-    Request request = ToRequest(beast_request, &parsed);
+    std::shared_ptr<Request> request = ToRequest(beast_request, &parsed);
+    bool keep_alive = beast_request.keep_alive();
     Response response;
     if (!parsed.ok()) {
       response = ErrorResponse(parsed);
-    } else if (options.handler_executor == nullptr) {
-      response = router->Dispatch(request);
+    } else if (IsWebSocketUpgrade(*request)) {
+      response = RefuseWebSocket(*request);
+      keep_alive = false;
     } else {
-      response = co_await AsyncRunOn(
-          *options.handler_executor, [&] { return router->Dispatch(request); }, use_awaitable);
+      response = co_await AsyncDispatch(*router, std::move(request), options.handler_executor,
+                                        use_awaitable);
     }
-    bool keep_alive = beast_request.keep_alive();
+    if (response.stream != nullptr) {
+      co_await WriteStreamed(stream, std::move(response), beast_request.version(), options);
+      co_return;
+    }
     BeastResponse out = ToBeast(std::move(response), beast_request.version(), keep_alive);
     beast::get_lowest_layer(stream).expires_after(options.read_timeout);
     co_await bhttp::async_write(stream, out, asio::redirect_error(use_awaitable, ec));

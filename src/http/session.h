@@ -22,9 +22,13 @@ struct SessionOptions {
   Duration idle_timeout = std::chrono::seconds(120);
   // Once a header is in: how long reading its body, and writing the answer, may take.
   Duration read_timeout = std::chrono::seconds(30);
-  // When set, handlers run there (they may block on the store) and the session resumes on its
-  // shard afterwards; when null, handlers run inline on the shard thread (tests, or a router
-  // whose handlers never block). Must outlive every session.
+  // A streamed answer (BodyStream) that stays quiet this long gets its heartbeat written, so a
+  // client that went away is noticed.
+  Duration stream_heartbeat = std::chrono::seconds(15);
+  // When set, blocking handlers (Router::Add) run there (they may block on the store) and the
+  // session resumes on its shard afterwards; when null, they run inline on the shard thread
+  // (tests, or a router whose handlers never block). Asynchronous handlers (Router::AddAsync)
+  // always start on the shard. Must outlive every session.
   Executor* handler_executor = nullptr;
 };
 
@@ -32,6 +36,11 @@ struct SessionOptions {
 // the limits of `options`), hands each to `router`, writes the answer, until the client closes,
 // asks for "Connection: close", a timeout passes, or a request breaks the limits or the syntax
 // (answered with the Azure error body, then closed). Pipelined requests are answered in order.
+//
+// A request to upgrade to WebSocket is refused (501 at /$iothub/websocket until the MQTT and AMQP
+// front-ends take such streams, 404 elsewhere) and the connection closes. A response with a
+// BodyStream is sent with chunked encoding as the stream produces it; the connection closes after
+// it.
 //
 // Runs on the connection's shard: call from the Listener's accept handler. The session owns the
 // connection; `router` (and whatever its handlers refer to) must outlive it. No exceptions leave
