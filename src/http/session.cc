@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/strings.h"
 #include "http/errors.h"
 #include "net/asio_access.h"
@@ -100,6 +101,58 @@ std::optional<Response> AnswerToReadError(const error_code& ec, const SessionOpt
   }
   return std::nullopt;  // the peer went away or timed out: nobody to answer
 }
+
+// Connections open per listener kind, and answers by status class.
+struct EndpointMetrics {
+  explicit EndpointMetrics(const std::string& endpoint)
+      : open(metrics::GetGauge("iothub_connections", "Client connections open.",
+                               {{"endpoint", endpoint}})),
+        accepted(metrics::GetCounter("iothub_connections_accepted_total",
+                                     "Client connections accepted.", {{"endpoint", endpoint}})) {}
+  metrics::Gauge open;
+  metrics::Counter accepted;
+};
+
+const EndpointMetrics& HttpsMetrics() {
+  static const EndpointMetrics m("https");
+  return m;
+}
+const EndpointMetrics& PlainHttpMetrics() {
+  static const EndpointMetrics m("http");
+  return m;
+}
+
+void CountResponse(int status) {
+  static const metrics::Counter by_class[] = {
+      metrics::GetCounter("iothub_http_responses_total", "HTTP answers by status class.",
+                          {{"code", "1xx"}}),
+      metrics::GetCounter("iothub_http_responses_total", "HTTP answers by status class.",
+                          {{"code", "2xx"}}),
+      metrics::GetCounter("iothub_http_responses_total", "HTTP answers by status class.",
+                          {{"code", "3xx"}}),
+      metrics::GetCounter("iothub_http_responses_total", "HTTP answers by status class.",
+                          {{"code", "4xx"}}),
+      metrics::GetCounter("iothub_http_responses_total", "HTTP answers by status class.",
+                          {{"code", "5xx"}}),
+  };
+  int index = status / 100 - 1;
+  if (index >= 0 && index < 5) by_class[index].Increment();
+}
+
+// Counts a connection as open for its lifetime (the coroutine frame's).
+class OpenConnection {
+ public:
+  explicit OpenConnection(const EndpointMetrics& m) : m_(m) {
+    m_.accepted.Increment();
+    m_.open.Increment();
+  }
+  ~OpenConnection() { m_.open.Decrement(); }
+  OpenConnection(const OpenConnection&) = delete;
+  OpenConnection& operator=(const OpenConnection&) = delete;
+
+ private:
+  const EndpointMetrics& m_;
+};
 
 bool IsWebSocketUpgrade(const Request& request) {
   auto upgrade = request.Header("Upgrade");
@@ -220,6 +273,7 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
     if (ec) {
       std::optional<Response> answer = AnswerToReadError(ec, options);
       if (answer) {
+        CountResponse(answer->status);
         BeastResponse out = ToBeast(std::move(*answer), 11, /*keep_alive=*/false);
         beast::get_lowest_layer(stream).expires_after(options.read_timeout);
         co_await bhttp::async_write(stream, out, asio::redirect_error(use_awaitable, ec));
@@ -240,6 +294,7 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
       response = co_await AsyncDispatch(*router, std::move(request), options.handler_executor,
                                         use_awaitable);
     }
+    CountResponse(response.status);
     if (response.stream != nullptr) {
       co_await WriteStreamed(stream, std::move(response), beast_request.version(), options);
       co_return;
@@ -253,6 +308,7 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
 
 asio::awaitable<void> ServeTls(asio::ip::tcp::socket socket, std::shared_ptr<net::TlsContext> tls,
                                std::shared_ptr<const Router> router, SessionOptions options) {
+  OpenConnection counted(HttpsMetrics());
   beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), tls->native());
   beast::get_lowest_layer(stream).expires_after(options.idle_timeout);
   error_code ec;
@@ -269,6 +325,7 @@ asio::awaitable<void> ServeTls(asio::ip::tcp::socket socket, std::shared_ptr<net
 
 asio::awaitable<void> ServePlain(asio::ip::tcp::socket socket, std::shared_ptr<const Router> router,
                                  SessionOptions options) {
+  OpenConnection counted(PlainHttpMetrics());
   beast::tcp_stream stream(std::move(socket));
   co_await RunSession(stream, std::move(router), options);
   error_code ec;

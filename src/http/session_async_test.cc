@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/metrics.h"
 #include "http/errors.h"
 #include "http/session.h"
 #include "net/listener.h"
@@ -213,6 +214,24 @@ TEST_F(SessionAsyncTest, WebSocketUpgradeIsRefusedWithAnAzureErrorAndClose) {
         << response.body();
     EXPECT_FALSE(response.keep_alive());
   }
+}
+
+TEST_F(SessionAsyncTest, OpenConnectionsAndAnswersAreCounted) {
+  metrics::Gauge open = metrics::GetGauge("iothub_connections", "", {{"endpoint", "http"}});
+  metrics::Counter not_found =
+      metrics::GetCounter("iothub_http_responses_total", "", {{"code", "4xx"}});
+  double open_before = open.Value();
+  double not_found_before = not_found.Value();
+  Serve(std::make_shared<Router>());
+  {
+    tcp::socket socket = Connect();
+    Send(socket, "GET /nothing HTTP/1.1\r\nHost: h\r\n\r\n");
+    ASSERT_TRUE(ReadUntil(socket, "ResourceNotFound"));
+    EXPECT_EQ(open.Value(), open_before + 1);
+    EXPECT_EQ(not_found.Value(), not_found_before + 1);
+  }
+  for (int i = 0; i < 500 && open.Value() != open_before; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(open.Value(), open_before);
 }
 
 }  // namespace

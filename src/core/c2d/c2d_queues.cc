@@ -265,6 +265,8 @@ uint64_t C2dQueues::Depth(std::string_view device_id) const {
   return core_.index().Count(device_id);
 }
 
+uint64_t C2dQueues::TotalDepth() const { return core_.index().size(); }
+
 std::optional<Timestamp> C2dQueues::NextDeadline() const { return core_.index().NextDeadline(); }
 
 void C2dQueues::ProcessTimers() {

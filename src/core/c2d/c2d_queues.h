@@ -120,6 +120,8 @@ class C2dQueues {
 
   // Messages of the device not yet completed, rejected, dead-lettered or purged.
   uint64_t Depth(std::string_view device_id) const;
+  // The same summed over every device of this shard.
+  uint64_t TotalDepth() const;
 
   // The earliest lock deadline or expiry held (arm a timer for it), or nullopt.
   std::optional<Timestamp> NextDeadline() const;

@@ -9,6 +9,7 @@ namespace iothub::core {
 Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Executor*> shards)
     : options_(std::move(options)), store_(store), clock_(clock), shards_(std::move(shards)) {
   HUB_CHECK(!shards_.empty());
+  c2d_depths_ = std::make_unique<std::atomic<uint64_t>[]>(shards_.size());
   policies_ = std::make_unique<auth::PolicyStore>(store_);
   // cloudToDeviceMessageCount: every message still in the device's queue, as the store holds it
   // (a shard's in-memory state may only be read on its own thread).
@@ -125,7 +126,20 @@ void Hub::PurgeC2d(std::string device_id, Executor& reply_to,
 
 void Hub::ProcessTimers(size_t shard) {
   c2d_[shard]->ProcessTimers();
-  if (shard == 0) feedback_->ProcessTimers();
+  c2d_depths_[shard].store(c2d_[shard]->TotalDepth(), std::memory_order_relaxed);
+  if (shard == 0) {
+    feedback_->ProcessTimers();
+    feedback_messages_.store(feedback_->Depth(), std::memory_order_relaxed);
+    feedback_pending_.store(feedback_->PendingRecords(), std::memory_order_relaxed);
+  }
+}
+
+uint64_t Hub::C2dQueuedTotal() const {
+  uint64_t total = 0;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    total += c2d_depths_[i].load(std::memory_order_relaxed);
+  }
+  return total;
 }
 
 Result<uint64_t> Hub::ApplyRetention() { return telemetry_->ApplyRetention(); }

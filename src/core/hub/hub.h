@@ -84,6 +84,15 @@ class Hub {
   // batching and expiries). Call on that shard's executor, periodically (the daemon: every
   // 100 ms) — the core keeps no timers of its own.
   void ProcessTimers(size_t shard);
+  // Gauges for metrics, from any thread: C2D messages held over all shards, and feedback messages
+  // held plus records waiting to be batched. As of each shard's last ProcessTimers (the queues
+  // live on their shards; these are published copies).
+  uint64_t C2dQueuedTotal() const;
+  uint64_t FeedbackMessages() const { return feedback_messages_.load(std::memory_order_relaxed); }
+  uint64_t FeedbackPendingRecords() const {
+    return feedback_pending_.load(std::memory_order_relaxed);
+  }
+
   // Trims telemetry by age and size. Blocks on the store: run it off the shards, e.g. once a
   // minute.
   Result<uint64_t> ApplyRetention();
@@ -101,6 +110,9 @@ class Hub {
   std::unique_ptr<TelemetryLog> telemetry_;
   std::unique_ptr<FeedbackQueue> feedback_;
   std::vector<std::unique_ptr<C2dQueues>> c2d_;
+  std::unique_ptr<std::atomic<uint64_t>[]> c2d_depths_;  // per shard, written by ProcessTimers
+  std::atomic<uint64_t> feedback_messages_{0};
+  std::atomic<uint64_t> feedback_pending_{0};
 };
 
 }  // namespace iothub::core

@@ -212,5 +212,33 @@ TEST_F(HubTest, PurgeReportsTheCount) {
   EXPECT_EQ(**purged, 2u);
 }
 
+TEST_F(HubTest, QueueGaugesArePublishedByEachShardsTimers) {
+  CreateDevice("d1");
+  CreateDevice("d2");
+  ASSERT_TRUE(Send("d1", Message{.body = "a"}).has_value());
+  ASSERT_TRUE(Send("d2", Message{.body = "b"}).has_value());
+  Message acked{.body = "c"};
+  acked.message_id = "m3";
+  acked.ack = AckMode::kFull;
+  ASSERT_TRUE(Send("d2", acked).has_value());
+  EXPECT_EQ(hub_->C2dQueuedTotal(), 0u);  // nothing published yet
+  for (size_t shard = 0; shard < hub_->shard_count(); ++shard) hub_->ProcessTimers(shard);
+  EXPECT_EQ(hub_->C2dQueuedTotal(), 3u);
+
+  // d2's messages: receive and complete both; the acked one yields a feedback record.
+  size_t shard = hub_->ShardOf("d2");
+  for (int i = 0; i < 2; ++i) {
+    auto m = QueuesOf("d2").ReceiveAndLock("d2");
+    ASSERT_TRUE(m.has_value());
+    QueuesOf("d2").Complete("d2", m->lock_token, [](Status s) { EXPECT_TRUE(s.ok()); });
+    RunAll();
+  }
+  hub_->ProcessTimers(shard);
+  hub_->ProcessTimers(0);
+  EXPECT_EQ(hub_->C2dQueuedTotal(), 1u);
+  // batch_size 1: the record became a feedback message at once.
+  EXPECT_EQ(hub_->FeedbackMessages() + hub_->FeedbackPendingRecords(), 1u);
+}
+
 }  // namespace
 }  // namespace iothub::core

@@ -1,0 +1,24 @@
+#include "http/metrics_resource.h"
+
+#include <gtest/gtest.h>
+
+#include "base/metrics.h"
+
+namespace iothub::http {
+namespace {
+
+TEST(MetricsResourceTest, ServesPrometheusTextWithoutAuthentication) {
+  metrics::GetCounter("http_test_metric_total", "A test metric.").Increment(7);
+  Router router;
+  AddMetricsRoutes(router);
+  Request request{.method = "GET"};
+  ASSERT_TRUE(ParseTarget("/metrics", &request).ok());
+  Response response = router.Dispatch(request);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers["Content-Type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(response.body.find("# TYPE http_test_metric_total counter"), std::string::npos);
+  EXPECT_NE(response.body.find("http_test_metric_total 7"), std::string::npos) << response.body;
+}
+
+}  // namespace
+}  // namespace iothub::http
