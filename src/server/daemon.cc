@@ -20,6 +20,9 @@
 #include "core/auth/policy.h"
 #include "core/auth/sas_token.h"
 #include "core/hub/hub.h"
+#include "http/bulk_registry_resource.h"
+#include "http/device_resource.h"
+#include "http/metrics_resource.h"
 #include "http/registry_resource.h"
 #include "http/router.h"
 #include "http/session.h"
@@ -28,6 +31,7 @@
 #include "net/shards.h"
 #include "net/tls_context.h"
 #include "server/files.h"
+#include "server/hub_metrics.h"
 #include "server/signals.h"
 #include "storage/rocksdb/rocksdb_store.h"
 
@@ -103,10 +107,13 @@ void Daemon::Stop() {
     store_->Close();
     HUB_LOG_INFO("server", "store closed");
   }
-  hub_.reset();
+  hub_metrics_.reset();
   blocking_.reset();
-  router_.reset();
+  // Destroying the loops destroys the sessions suspended in them; a session following telemetry
+  // unsubscribes from the hub then, so the hub goes after the shards.
   shards_.reset();
+  router_.reset();
+  hub_.reset();
   store_.reset();
 }
 
@@ -219,8 +226,12 @@ Status Daemon::StartCoreServices() {
   blocking_ = std::make_unique<ThreadPoolExecutor>(2);
   auto router = std::make_shared<http::Router>();
   http::AddRegistryRoutes(*router, *hub_);
+  http::AddBulkRegistryRoutes(*router, *hub_);
   http::AddStatisticsRoutes(*router, *hub_);
+  http::AddDeviceRoutes(*router, *hub_);
+  http::AddMetricsRoutes(*router);
   router_ = std::move(router);
+  hub_metrics_ = std::make_unique<HubMetrics>(*hub_);
   return Status::Ok();
 }
 

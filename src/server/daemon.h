@@ -33,6 +33,8 @@ class TlsContext;
 
 namespace iothub::server {
 
+class HubMetrics;
+
 // iothubd's parts and their order. Start() brings them up one after the other; Stop() takes them
 // down in reverse:
 //
@@ -48,8 +50,10 @@ namespace iothub::server {
 //   7. listeners            one per enabled port on --bind; https (and plain http) serve the
 //                           REST API (src/http), MQTT and AMQP close connections for now
 //
-// Stop(): listeners closed (no new connections) -> timers and housekeeping stopped -> shards
-// stopped and joined -> hub closed (runtime state flushed) -> store closed (flushes the WAL).
+// Stop(): listeners closed (no new connections) -> timers, housekeeping and the HTTP handler pool
+// stopped -> shards stopped and joined -> hub closed (runtime state flushed) -> store closed
+// (flushes the WAL) -> the shards' loops destroyed (sessions still suspended end there, releasing
+// what they hold of the hub) -> hub destroyed.
 //
 // Threading: Start, Stop and the accessors run on the owner's thread (main); not thread-safe.
 class Daemon {
@@ -91,6 +95,7 @@ class Daemon {
   std::string data_dir_;  // absolute
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<core::Hub> hub_;
+  std::unique_ptr<HubMetrics> hub_metrics_;  // the hub's gauges at /metrics
   ServerTlsFiles tls_files_;
   std::shared_ptr<net::TlsContext> tls_context_;  // null when every TLS port is off
   std::vector<std::pair<std::string, std::string>> connection_strings_;
