@@ -20,13 +20,9 @@
 #include "core/auth/policy.h"
 #include "core/auth/sas_token.h"
 #include "core/hub/hub.h"
-#include "http/bulk_registry_resource.h"
-#include "http/device_resource.h"
-#include "http/metrics_resource.h"
-#include "http/registry_resource.h"
 #include "http/router.h"
+#include "http/routes.h"
 #include "http/session.h"
-#include "http/statistics_resource.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
@@ -225,11 +221,7 @@ Status Daemon::StartCoreServices() {
   // their own threads, never on a shard.
   blocking_ = std::make_unique<ThreadPoolExecutor>(2);
   auto router = std::make_shared<http::Router>();
-  http::AddRegistryRoutes(*router, *hub_);
-  http::AddBulkRegistryRoutes(*router, *hub_);
-  http::AddStatisticsRoutes(*router, *hub_);
-  http::AddDeviceRoutes(*router, *hub_);
-  http::AddMetricsRoutes(*router);
+  http::AddAllRoutes(*router, *hub_, *blocking_);
   router_ = std::move(router);
   hub_metrics_ = std::make_unique<HubMetrics>(*hub_);
   return Status::Ok();
