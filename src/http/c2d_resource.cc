@@ -25,8 +25,11 @@ std::string Resource(const core::Hub& hub, std::string_view id, std::string_view
   return hub.host_name() + "/devices/" + std::string(id) + std::string(rest);
 }
 
-std::string Json(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+// ordered_json: answers keep the documented (Azure's) field order.
+using OrderedJson = nlohmann::ordered_json;
+
+std::string Json(const OrderedJson& j) {
+  return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
 void SendC2d(core::Hub& hub, const Request& request, const RouteParams& params, Responder respond) {
@@ -47,7 +50,7 @@ void SendC2d(core::Hub& hub, const Request& request, const RouteParams& params, 
   // The hub addresses the message; a sender cannot aim it elsewhere.
   message.to.clear();
   message.body = request.body;
-  nlohmann::json message_id = nullptr;
+  OrderedJson message_id = nullptr;
   if (!message.message_id.empty()) message_id = message.message_id;
   hub.SendC2d(
       id, std::move(message), AnswerInline(),

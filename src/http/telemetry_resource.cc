@@ -20,7 +20,8 @@ namespace iothub::http {
 namespace {
 
 using core::auth::kServiceConnect;
-using nlohmann::json;
+// ordered_json: answers keep the documented field order.
+using Json = nlohmann::ordered_json;
 
 constexpr size_t kDefaultMax = 100;
 constexpr size_t kMaxMax = 1000;
@@ -31,7 +32,7 @@ Status BadArgument(std::string message) {
   return InvalidArgument(std::move(message), "ArgumentInvalid");
 }
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 template <typename T>
 std::optional<T> ParseNumber(std::string_view text) {
@@ -97,12 +98,12 @@ Result<uint64_t> ResolveStart(const core::TelemetryLog& log, uint32_t partition,
   return offset;
 }
 
-// "Last-Event-ID: p:o[,p:o...]" -> partition -> the offset after o. Empty when absent.
+// "Last-Event-ID: p:o[,p:o...]" -> partition -> the offset after o. Empty when absent or blank.
 Result<std::map<uint32_t, uint64_t>> ParseLastEventId(const core::TelemetryLog& log,
                                                       const Request& request) {
   std::map<uint32_t, uint64_t> resume;
   std::optional<std::string_view> header = request.Header("Last-Event-ID");
-  if (!header) return resume;
+  if (!header || header->find_first_not_of(' ') == std::string_view::npos) return resume;
   for (std::string_view pair : Split(*header, ',')) {
     while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
     while (!pair.empty() && pair.back() == ' ') pair.remove_suffix(1);
@@ -145,7 +146,7 @@ Response StreamResponse(core::Hub& hub, Executor& blocking, EventStreamOptions o
 Result<std::map<uint32_t, uint64_t>> StreamStarts(const core::TelemetryLog& log,
                                                   const std::vector<uint32_t>& partitions,
                                                   const std::map<uint32_t, uint64_t>& resume,
-                                                  StartQuery q) {
+                                                  const StartQuery& q) {
   std::optional<Timestamp> resume_time;
   for (const auto& [p, after] : resume) {
     HUB_ASSIGN_OR_RETURN(std::vector<core::Message> last, log.Read(p, after - 1, 1));
@@ -170,11 +171,11 @@ Result<std::map<uint32_t, uint64_t>> StreamStarts(const core::TelemetryLog& log,
 Response ListPartitions(core::Hub& hub, const Request& request) {
   if (auto principal = Authorize(hub, request); !principal) return ErrorResponse(principal.error());
   core::TelemetryLog& log = hub.telemetry();
-  json partitions = json::array();
+  Json partitions = Json::array();
   for (uint32_t p = 0; p < log.partition_count(); ++p) {
     auto info = log.GetPartitionInfo(p);
     if (!info) return ErrorResponse(info.error());
-    json last = nullptr;
+    Json last = nullptr;
     if (info->last_enqueued_time) last = FormatIso8601(*info->last_enqueued_time);
     partitions.push_back({{"partition", p},
                           {"firstOffset", info->first_offset},
@@ -288,7 +289,7 @@ Response PutCheckpoint(core::Hub& hub, const Request& request, const RouteParams
   if (auto principal = Authorize(hub, request); !principal) return ErrorResponse(principal.error());
   auto partition = ParsePartition(hub.telemetry(), params.Get("p"));
   if (!partition) return ErrorResponse(partition.error());
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (!body.is_object() || !body.contains("offset") || !body["offset"].is_number_unsigned()) {
     return ErrorResponse(BadArgument("the body must be {\"offset\":<non-negative integer>}"));
   }

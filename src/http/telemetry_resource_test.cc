@@ -380,6 +380,8 @@ TEST_F(TelemetryResourceTest, BadStreamArgumentsAre400) {
       << "names another partition";
   EXPECT_EQ(Stream("/messages/events?from=3").status, 400) << "an offset names one partition";
   EXPECT_EQ(Stream("/messages/events?from=later").status, 400);
+  EXPECT_EQ(Stream("/messages/events/partitions/0", {{"Last-Event-ID", ""}}).status, 200)
+      << "a blank id is no id";
 }
 
 TEST_F(TelemetryResourceTest, PathsMatchCaseInsensitively) {
