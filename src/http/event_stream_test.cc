@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "base/strings.h"
+#include "base/thread_pool.h"
 #include "storage/memory/memory_store.h"
 #include "tests/testing/forwarding_store.h"
 #include "tests/testing/manual_executor.h"
@@ -251,6 +255,45 @@ TEST_F(EventStreamTest, NeverLosesOrDuplicatesUnderInterleavedAppendsAndPulls) {
     collect();
   }
   EXPECT_EQ(received, appended);
+}
+
+TEST_F(EventStreamTest, ConcurrentAppendsAndPullsDeliverEachEventOnce) {
+  // Real threads: reads on a pool, appends from another thread, pulls from this one.
+  ThreadPoolExecutor pool(2);
+  EventStreamOptions options;
+  options.start = {{0, 0}, {1, 0}};
+  options.max_events_per_read = 7;
+  auto stream = EventStream::Start(*log_, pool, options);
+  constexpr int kEvents = 2000;
+  std::vector<std::string> devices = {DeviceIn(0), DeviceIn(1)};
+  std::thread appender([&] {
+    for (int i = 0; i < kEvents; ++i) Append(devices[i % 2]);
+  });
+  std::map<uint32_t, std::vector<uint64_t>> received;
+  size_t count = 0;
+  while (count < kEvents) {
+    std::promise<std::optional<std::string>> piece;
+    auto future = piece.get_future();
+    stream->Pull([&piece](std::optional<std::string> p) { piece.set_value(std::move(p)); });
+    if (future.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      ADD_FAILURE() << "stalled after " << count << " events";
+      stream->Cancel();
+      break;
+    }
+    auto text = future.get();
+    ASSERT_TRUE(text.has_value());
+    for (const SseEvent& e : Parse(*text)) {
+      received[e.partition].push_back(e.offset);
+      ++count;
+    }
+  }
+  appender.join();
+  stream->Cancel();
+  for (uint32_t p : {0u, 1u}) {
+    std::vector<uint64_t> expected(kEvents / 2);
+    std::iota(expected.begin(), expected.end(), 0);
+    EXPECT_EQ(received[p], expected) << "partition " << p;
+  }
 }
 
 TEST_F(EventStreamTest, DeviceFilterSkipsOthersAndKeepsWaiting) {
