@@ -8,6 +8,7 @@
 #include "http/errors.h"
 #include "http/message_headers.h"
 #include "http/service_auth.h"
+#include "http/traffic.h"
 
 namespace iothub::http {
 namespace {
@@ -57,6 +58,7 @@ void SendC2d(core::Hub& hub, const Request& request, const RouteParams& params, 
       [id, message_id = std::move(message_id),
        respond = std::move(respond)](Result<uint64_t> sent) {
         if (!sent) return respond(ErrorResponse(sent.error()));
+        CountMessages(Traffic::kC2dIn);
         respond(JsonResponse(
             201, Json({{"deviceId", id}, {"messageId", message_id}, {"sequenceNumber", *sent}})));
       });

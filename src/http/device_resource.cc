@@ -13,6 +13,7 @@
 #include "http/device_auth.h"
 #include "http/errors.h"
 #include "http/message_headers.h"
+#include "http/traffic.h"
 
 namespace iothub::http {
 namespace {
@@ -136,6 +137,7 @@ void SendEvents(core::Hub& hub, const Request& request, std::string id, Responde
     if (!messages) return respond(ErrorResponse(messages.error()));
     hub.telemetry().AppendBatch(
         id, std::move(*messages), context, [respond](Result<std::vector<core::Position>> appended) {
+          if (appended) CountMessages(Traffic::kTelemetryIn, appended->size());
           respond(appended ? EmptyResponse(204) : ErrorResponse(appended.error()));
         });
     return;
@@ -147,6 +149,7 @@ void SendEvents(core::Hub& hub, const Request& request, std::string id, Responde
   DropDefaultTo(id, &message);
   hub.telemetry().Append(id, std::move(message), context,
                          [respond](Result<core::Position> appended) {
+                           if (appended) CountMessages(Traffic::kTelemetryIn);
                            respond(appended ? EmptyResponse(204) : ErrorResponse(appended.error()));
                          });
 }
@@ -178,6 +181,7 @@ void Receive(core::Hub& hub, const Request& request, std::string id, Responder r
                                   respond = std::move(respond)] {
     std::optional<core::Message> message = hub->c2d(shard).ReceiveAndLock(id, timeout);
     if (!message) return respond(EmptyResponse(204));
+    CountMessages(Traffic::kC2dOut);
     Response response;
     response.status = 200;
     MessageToHeaders(*message, &response.headers);

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "http/event_json.h"
+#include "http/traffic.h"
 
 namespace iothub::http {
 
@@ -108,6 +109,7 @@ void EventStream::RunReads(const Reads& reads) {
       position = m.sequence_number + 1;
       if (!options_.device_id.empty() && m.connection_device_id != options_.device_id) continue;
       piece += FormatEvent(partition, m);
+      CountMessages(Traffic::kTelemetryOut);
     }
     outcomes.push_back({partition, position, !records->empty()});
   }

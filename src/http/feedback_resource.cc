@@ -9,6 +9,7 @@
 #include "http/errors.h"
 #include "http/message_headers.h"
 #include "http/service_auth.h"
+#include "http/traffic.h"
 
 namespace iothub::http {
 namespace {
@@ -53,6 +54,7 @@ void Receive(core::Hub& hub, const Request& request, Responder respond) {
   hub.feedback_executor().Post([&hub, timeout = *lock_timeout, respond = std::move(respond)] {
     std::optional<core::Message> message = hub.feedback().ReceiveAndLock(timeout);
     if (!message) return respond(EmptyResponse(204));
+    CountMessages(Traffic::kFeedbackOut);
     Response response;
     response.status = 200;
     MessageToHeaders(*message, &response.headers);

@@ -15,6 +15,7 @@
 #include "http/event_json.h"
 #include "http/event_stream.h"
 #include "http/service_auth.h"
+#include "http/traffic.h"
 
 namespace iothub::http {
 namespace {
@@ -227,6 +228,7 @@ Response ReadPartition(core::Hub& hub, Executor& blocking, const Request& reques
     next = m.sequence_number + 1;
     if (!device.empty() && m.connection_device_id != device) continue;
     events += (events.empty() ? "" : ",") + EventToJson(*partition, m);
+    CountMessages(Traffic::kTelemetryOut);
   }
   return JsonResponse(200,
                       "{\"events\":[" + events + "],\"nextOffset\":" + std::to_string(next) + "}");

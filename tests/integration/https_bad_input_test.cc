@@ -140,7 +140,8 @@ TEST_F(HttpsBadInputTest, SlowAndTruncatedClientsDoNotStopOthers) {
   for (int i = 0; i < 20; ++i) idle.push_back(RawTcpConnect());
   // A request cut off in the middle of its body, then the connection closed.
   Shell("printf 'PUT /devices/cut HTTP/1.1\\r\\nHost: h\\r\\nAuthorization: " + owner_token_ +
-        "\\r\\nContent-Length: 100\\r\\n\\r\\n{\"deviceId\":' | timeout 10 openssl s_client -quiet -no_ign_eof "
+        "\\r\\nContent-Length: 100\\r\\n\\r\\n{\"deviceId\":' | timeout 10 openssl s_client -quiet "
+        "-no_ign_eof "
         "-connect " +
         address_ + ":" + std::to_string(port_) + " -servername " + kHost + " >/dev/null 2>&1");
   // Garbage instead of a TLS handshake.
@@ -184,6 +185,9 @@ TEST_F(HttpsBadInputTest, DeviceTransportWithCurl) {
     total += std::stoul(scraped.body.substr(value + 2));
   }
   EXPECT_EQ(total, 2u);
+  EXPECT_NE(
+      scraped.body.find("iothub_messages_received_total{endpoint=\"https\",kind=\"telemetry\"} 2"),
+      std::string::npos);
   EXPECT_NE(scraped.body.find("iothub_store_write_seconds_count{sync=\"true\"}"),
             std::string::npos);
 }
