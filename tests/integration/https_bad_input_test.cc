@@ -138,12 +138,19 @@ TEST_F(HttpsBadInputTest, SlowAndTruncatedClientsDoNotStopOthers) {
   // Twenty connections that never start TLS, held open throughout.
   std::vector<int> idle;
   for (int i = 0; i < 20; ++i) idle.push_back(RawTcpConnect());
-  // A request cut off in the middle of its body, then the connection closed.
-  Shell("printf 'PUT /devices/cut HTTP/1.1\\r\\nHost: h\\r\\nAuthorization: " + owner_token_ +
-        "\\r\\nContent-Length: 100\\r\\n\\r\\n{\"deviceId\":' | timeout 10 openssl s_client -quiet "
-        "-no_ign_eof "
-        "-connect " +
-        address_ + ":" + std::to_string(port_) + " -servername " + kHost + " >/dev/null 2>&1");
+  // On one TLS connection: a whole request, then one cut off in the middle of its body, then the
+  // connection closed. (The token goes in as a printf argument: it holds '%'.)
+  std::string whole = R"({"deviceId":"whole"})";
+  Shell(
+      "printf 'PUT /devices/whole HTTP/1.1\\r\\nHost: h\\r\\nAuthorization: %s\\r\\n"
+      "Content-Length: " +
+      std::to_string(whole.size()) + "\\r\\n\\r\\n" + whole +
+      "PUT /devices/cut HTTP/1.1\\r\\nHost: h\\r\\nAuthorization: %s\\r\\n"
+      "Content-Length: 100\\r\\n\\r\\n{\"deviceId\":' '" +
+      owner_token_ + "' '" + owner_token_ +
+      "' | timeout 10 openssl s_client -quiet -no_ign_eof -connect " + address_ + ":" +
+      std::to_string(port_) + " -servername " + kHost + " >/dev/null 2>&1");
+  EXPECT_EQ(Curl("GET", "/devices/whole", owner_token_).status, 200);
   // Garbage instead of a TLS handshake.
   int garbage = RawTcpConnect();
   EXPECT_GT(::write(garbage, "GET / HTTP/1.1\r\n\r\n", 18), 0);

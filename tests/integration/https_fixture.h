@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/auth/sas_token.h"
 #include "tests/integration/hub_process.h"
@@ -28,14 +29,18 @@ struct CurlResult {
 class HttpsTest : public ::testing::Test {
  protected:
   static constexpr std::chrono::seconds kTokenLife{3600};
+  // More iothubd options for a test's hub.
+  virtual std::vector<std::string> ExtraArgs() const { return {}; }
+
   void SetUp() override {
     address_ = RandomLoopbackAddress();
     port_ = FreePort(address_);
-    hub_ = std::make_unique<HubProcess>(
-        std::vector<std::string>{"--data-dir", data(), "--hostname", kHost, "--bind", address_,
-                                 "--mqtt-port", "0", "--amqp-port", "0", "--https-port",
-                                 std::to_string(port_), "--shards", "2"},
-        dir_.str());
+    std::vector<std::string> args{"--data-dir",  data(),   "--hostname",   kHost,
+                                  "--bind",      address_, "--mqtt-port",  "0",
+                                  "--amqp-port", "0",      "--https-port", std::to_string(port_),
+                                  "--shards",    "2"};
+    for (std::string& arg : ExtraArgs()) args.push_back(std::move(arg));
+    hub_ = std::make_unique<HubProcess>(std::move(args), dir_.str());
     ASSERT_TRUE(hub_->WaitUntilReady()) << hub_->err();
     auto strings = nlohmann::json::parse(ReadFile(data() + "/connection-strings.json"));
     auto owner = core::auth::ParseConnectionString(strings.at("iothubowner").get<std::string>());
@@ -56,15 +61,27 @@ class HttpsTest : public ::testing::Test {
   // `extra_header` and `body` are passed to the shell in single quotes: keep quotes out of them.
   CurlResult Curl(const std::string& method, const std::string& path, const std::string& token,
                   const std::string& body = {}, const std::string& extra_header = {}) {
+    std::vector<std::string> headers;
+    if (!extra_header.empty()) headers.push_back(extra_header);
+    return CurlWith(method, path, token, body, headers);
+  }
+
+  // The same with any number of headers, and more curl options (e.g. "-i": the status line and
+  // headers then start the body).
+  CurlResult CurlWith(const std::string& method, const std::string& path, const std::string& token,
+                      const std::string& body, const std::vector<std::string>& headers,
+                      const std::string& options = {}) {
     std::string out = dir_.str() + "/curl-body";
     std::ostringstream cmd;
-    cmd << "curl -sS -o " << out << " -w '%{http_code}' --max-time 10 --cacert " << data()
-        << "/tls/ca.pem --resolve " << kHost << ":" << port_ << ":" << address_ << " -X " << method
-        << " 'https://" << kHost << ":" << port_ << path << "'";
+    cmd << "curl -sS " << options << " -o " << out << " -w '%{http_code}' --max-time 10 "
+        << CurlTrust() << " -X " << method << " '" << BaseUrl() << path << "'";
     if (!token.empty()) cmd << " -H 'Authorization: " << token << "'";
-    if (!extra_header.empty()) cmd << " -H '" << extra_header << "'";
+    bool typed = false;
+    for (const std::string& header : headers) {
+      cmd << " -H '" << header << "'";
+      if (header.rfind("Content-Type:", 0) == 0) typed = true;
+    }
     if (!body.empty()) {
-      bool typed = extra_header.rfind("Content-Type:", 0) == 0;
       if (!typed) cmd << " -H 'Content-Type: application/json'";
       cmd << " --data '" << body << "'";
     }
