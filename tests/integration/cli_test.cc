@@ -53,6 +53,7 @@ class CliProcess {
     err_path_ = base + ".err";
     args.insert(args.begin(), IOTHUB_CLI_PATH);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::vector<std::string> vars = env;
@@ -60,6 +61,7 @@ class CliProcess {
       if (std::string_view(*e).rfind("IOTHUB_CONNECTION_STRING=", 0) != 0) vars.push_back(*e);
     }
     std::vector<char*> envp;
+    envp.reserve(vars.size() + 1);
     for (auto& v : vars) envp.push_back(v.data());
     envp.push_back(nullptr);
     posix_spawn_file_actions_t actions;

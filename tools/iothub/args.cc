@@ -251,7 +251,7 @@ Result<Invocation> ParseArguments(int argc, const char* const* argv) {
   } catch (const CLI::ExtrasError&) {
     std::vector<std::string> extras = app.remaining();
     auto option = std::find_if(extras.begin(), extras.end(),
-                               [](const std::string& a) { return a.rfind("-", 0) == 0; });
+                               [](const std::string& a) { return a.rfind('-', 0) == 0; });
     if (option != extras.end()) return UsageError("unknown option " + *option);
     return UsageError("unexpected argument '" + extras.front() + "'");
   } catch (const CLI::ParseError& e) {

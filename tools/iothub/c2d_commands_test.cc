@@ -29,7 +29,7 @@ Json Record(const std::string& message_id, const std::string& code = "Success") 
 // used up); completes and abandons succeed.
 class FeedbackHub {
  public:
-  explicit FeedbackHub(CommandHarness& harness) : harness_(harness) {
+  explicit FeedbackHub(CommandHarness& harness) {
     harness.transport.on_send = [this](const HttpRequest& request) -> Result<HttpResponse> {
       std::string line = Line(request);
       if (line == "POST /devices/d1/messages/deviceBound") {
@@ -54,7 +54,6 @@ class FeedbackHub {
   std::vector<std::string> settles;  // complete / abandon request lines, in order
 
  private:
-  CommandHarness& harness_;
   size_t next_ = 0;
 };
 

@@ -51,7 +51,7 @@ Result<std::string> FromDataDir(const std::string& dir, const std::string& polic
 }  // namespace
 
 Result<HostPort> ParseHostPort(std::string_view text) {
-  auto bad = [&](std::string why) {
+  auto bad = [&](const std::string& why) {
     return ConfigError("--host '" + std::string(text) + "': " + why);
   };
   HostPort out;

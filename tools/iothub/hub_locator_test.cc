@@ -22,7 +22,7 @@ constexpr char kFromEnv[] =
     "HostName=env.example.test;SharedAccessKeyName=iothubowner;SharedAccessKey="
     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-EnvLookup Env(std::map<std::string, std::string> vars) {
+EnvLookup Env(const std::map<std::string, std::string>& vars) {
   return [vars](const char* name) -> std::optional<std::string> {
     auto it = vars.find(name);
     if (it == vars.end()) return std::nullopt;

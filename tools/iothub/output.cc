@@ -25,10 +25,10 @@ std::string Time(const Json& object, const char* name) {
 }
 
 const Json& Field(const Json& object, const char* name) {
-  static const Json kNull;
-  if (!object.is_object()) return kNull;
+  static const Json null_json;
+  if (!object.is_object()) return null_json;
   auto it = object.find(name);
-  return it == object.end() ? kNull : *it;
+  return it == object.end() ? null_json : *it;
 }
 
 // "k=v, k2=v2" for an object's members, "-" when it has none.
@@ -76,7 +76,12 @@ std::string FormatDevice(const Json& device) {
   rows.emplace_back("generation id", Text(device, "generationId"));
 
   std::string out = "Device " + Text(device, "deviceId") + "\n";
-  for (const auto& [name, value] : rows) out += "  " + Pad(name + ":", 22) + value + "\n";
+  for (const auto& [name, value] : rows) {
+    out += "  ";
+    out += Pad(name + ":", 22);
+    out += value;
+    out += "\n";
+  }
   return out;
 }
 
