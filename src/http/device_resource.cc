@@ -182,11 +182,7 @@ void Receive(core::Hub& hub, const Request& request, std::string id, Responder r
     std::optional<core::Message> message = hub->c2d(shard).ReceiveAndLock(id, timeout);
     if (!message) return respond(EmptyResponse(204));
     CountMessages(Traffic::kC2dOut);
-    Response response;
-    response.status = 200;
-    MessageToHeaders(*message, &response.headers);
-    response.body = std::move(message->body);
-    respond(std::move(response));
+    respond(LockedMessageResponse(std::move(*message)));
   });
 }
 

@@ -55,11 +55,7 @@ void Receive(core::Hub& hub, const Request& request, Responder respond) {
     std::optional<core::Message> message = hub.feedback().ReceiveAndLock(timeout);
     if (!message) return respond(EmptyResponse(204));
     CountMessages(Traffic::kFeedbackOut);
-    Response response;
-    response.status = 200;
-    MessageToHeaders(*message, &response.headers);
-    response.body = std::move(message->body);
-    respond(std::move(response));
+    respond(LockedMessageResponse(std::move(*message)));
   });
 }
 

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/strings.h"
@@ -124,6 +125,14 @@ void MessageToHeaders(const core::Message& message, Headers* out) {
     if (key.empty() || !IsHeaderName(name)) continue;
     if (IsHeaderValue(value)) out->insert_or_assign(std::move(name), value);
   }
+}
+
+Response LockedMessageResponse(core::Message message) {
+  Response response;
+  response.status = 200;
+  MessageToHeaders(message, &response.headers);
+  response.body = std::move(message.body);
+  return response;
 }
 
 }  // namespace iothub::http

@@ -32,4 +32,9 @@ Status MessageFromHeaders(const Headers& headers, core::Message* out);
 // headers of the same name are replaced. Pure function: any thread.
 void MessageToHeaders(const core::Message& message, Headers* out);
 
+// The answer delivering a locked message (devicebound or feedback receive): 200, the message's
+// headers as MessageToHeaders writes them (with its quoted lock as ETag), and its body. Pure
+// function: any thread.
+Response LockedMessageResponse(core::Message message);
+
 }  // namespace iothub::http

@@ -181,6 +181,17 @@ TEST(MessageToHeadersTest, LeavesOutWhatAHeaderCannotCarry) {
                         {"iothub-app-utf8", "caf\xc3\xa9"}}));
 }
 
+TEST(LockedMessageResponseTest, Is200WithTheHeadersAndTheBody) {
+  Response r = LockedMessageResponse(Delivery());
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello");
+  Headers h;
+  MessageToHeaders(Delivery(), &h);
+  EXPECT_EQ(r.headers, h);
+  EXPECT_EQ(r.headers.at("ETag"), "\"0f8fad5b-d9cb-469f-a165-70867728950e\"");
+  EXPECT_EQ(r.stream, nullptr);
+}
+
 TEST(MessageHeadersTest, RoundTripKeepsWhatTheSenderSet) {
   core::Message sent = Delivery();
   Headers h;
