@@ -5,19 +5,14 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
-#include "core/auth/sas_token.h"
 #include "http/registry_resource.h"
-#include "storage/memory/memory_store.h"
+#include "http/resource_test_fixture.h"
 #include "tests/testing/forwarding_store.h"
-#include "tests/testing/manual_executor.h"
 
 namespace iothub::http {
 namespace {
 
 using nlohmann::json;
-using std::chrono::hours;
-
-constexpr const char* kHost = "hub.example";
 
 // Fails every identity commit while `fail` is set, to see store errors per device.
 class FailingStore : public testing::ForwardingStore {
@@ -36,32 +31,19 @@ class FailingStore : public testing::ForwardingStore {
 
 // POST /devices over a real Hub (MemoryStore, fake clock, manual shards), next to the single-device
 // registry routes, driven through the router as the session would.
-class BulkRegistryResourceTest : public ::testing::Test {
+class BulkRegistryResourceTest : public ResourceTest {
  protected:
   void SetUp() override {
-    core::HubOptions options;
-    options.host_name = kHost;
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_,
-                                       std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
+    ASSERT_NO_FATAL_FAILURE(OpenHub({}, &failing_));
     AddRegistryRoutes(router_, *hub_);  // GET /devices first, as the daemon registers them
     AddBulkRegistryRoutes(router_, *hub_);
   }
 
-  std::string PolicyToken(const std::string& policy) {
-    auto p = hub_->policies().Find(policy);
-    EXPECT_TRUE(p.has_value()) << policy;
-    return core::auth::CreateSasToken(kHost, p->primary_key, clock_.Now() + hours(1), policy);
-  }
-
   Response Call(std::string method, std::string_view target, std::string body = "",
                 std::optional<std::string> token = std::nullopt) {
-    Request r;
-    r.method = std::move(method);
-    EXPECT_TRUE(ParseTarget(target, &r).ok());
-    r.headers.emplace("Authorization", token.value_or(PolicyToken("iothubowner")));
-    r.body = std::move(body);
-    return router_.Dispatch(r);
+    return Dispatch(MakeRequest(std::move(method), target,
+                                {{"Authorization", token.value_or(PolicyToken("iothubowner"))}},
+                                std::move(body)));
   }
 
   // A vector, not a json: json{x} of one element is x itself, not an array of it.
@@ -88,26 +70,10 @@ class BulkRegistryResourceTest : public ::testing::Test {
              {{"type", "sas"}, {"symmetricKey", {{"primaryKey", ""}, {"secondaryKey", ""}}}}}};
   }
 
-  static std::string ErrorCode(const Response& r) {
-    json body = json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("Message")) return "<no Azure body>";
-    std::string message = body["Message"];
-    return message.substr(0, message.find(';'));
-  }
-
   bool Exists(const std::string& id) { return hub_->registry().Get(id).has_value(); }
   std::string Etag(const std::string& id) { return hub_->registry().Get(id)->etag; }
 
-  void CreateDevice(const std::string& id) {
-    ASSERT_TRUE(hub_->registry().Create(core::Device{.id = id}).has_value()) << id;
-  }
-
-  FakeClock clock_;
-  storage::MemoryStore memory_;
-  FailingStore store_{memory_};
-  testing::ManualExecutor shard0_, shard1_;
-  std::unique_ptr<core::Hub> hub_;
-  Router router_;
+  FailingStore failing_{store_};  // over the fixture's MemoryStore
 };
 
 TEST_F(BulkRegistryResourceTest, AddDevicesCreatesEveryDeviceWithGeneratedKeys) {
@@ -301,9 +267,9 @@ TEST_F(BulkRegistryResourceTest, AScopeOfNoEdgeDeviceIsAPerDeviceArgumentError) 
 }
 
 TEST_F(BulkRegistryResourceTest, StoreFailureIsAPerDeviceServerErrorWithoutDetails) {
-  store_.fail = true;
+  failing_.fail = true;
   json result = Result(Bulk({SdkDevice("a", "create")}));
-  store_.fail = false;
+  failing_.fail = false;
   EXPECT_EQ(result["isSuccessful"], false);
   ASSERT_EQ(result["errors"].size(), 1u) << result;
   EXPECT_EQ(result["errors"][0]["errorCode"], 500001);
@@ -380,22 +346,17 @@ TEST_F(BulkRegistryResourceTest, RegistryReadWriteMayRegistryReadMayNot) {
 
 TEST_F(BulkRegistryResourceTest, MissingOrDeviceTokenIs401) {
   CreateDevice("d1");
-  std::string key = hub_->registry().Get("d1")->primary_key;
-  std::string device_token =
-      core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", key, clock_.Now() + hours(1));
+  std::string device_token = DeviceToken(*hub_->registry().Get("d1"));
   EXPECT_EQ(Bulk({SdkDevice("d1", "delete")}, device_token).status, 401);
-  Request r;
-  r.method = "POST";
-  ASSERT_TRUE(ParseTarget("/devices", &r).ok());
-  r.body = json::array({SdkDevice("d1", "delete")}).dump();
-  EXPECT_EQ(router_.Dispatch(r).status, 401);
+  EXPECT_EQ(
+      Dispatch(MakeRequest("POST", "/devices", {}, json::array({SdkDevice("d1", "delete")}).dump()))
+          .status,
+      401);
   EXPECT_TRUE(Exists("d1"));
 }
 
 TEST_F(BulkRegistryResourceTest, ATokenScopedToOneDeviceCannotBulk) {
-  auto p = hub_->policies().Find("iothubowner");
-  std::string token = core::auth::CreateSasToken(std::string(kHost) + "/devices/a", p->primary_key,
-                                                 clock_.Now() + hours(1), "iothubowner");
+  std::string token = PolicyToken("iothubowner", std::string(kHost) + "/devices/a");
   EXPECT_EQ(Bulk({SdkDevice("a", "create")}, token).status, 401);
   EXPECT_FALSE(Exists("a"));
 }

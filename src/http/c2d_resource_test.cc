@@ -4,70 +4,40 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/auth/sas_token.h"
 #include "http/feedback_resource.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
+#include "http/resource_test_fixture.h"
 
 namespace iothub::http {
 namespace {
 
 using nlohmann::json;
 using std::chrono::hours;
-using std::chrono::minutes;
 using std::chrono::seconds;
-
-constexpr const char* kHost = "hub.example";
 
 // The C2D send and purge resources over a real Hub (MemoryStore, fake clock, manual shards),
 // dispatched as the session does: the answer comes only once the device's shard has run.
-class C2dResourceTest : public ::testing::Test {
+class C2dResourceTest : public ResourceTest {
  protected:
   void SetUp() override {
     core::HubOptions options;
-    options.host_name = kHost;
     options.c2d.max_queue_depth = 3;
     options.feedback.batch_size = 1;
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_,
-                                       std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
+    ASSERT_NO_FATAL_FAILURE(OpenHub(options));
     AddC2dRoutes(router_, *hub_);
-    core::Device d;
-    d.id = "d1";
-    auto created = hub_->registry().Create(d);
-    ASSERT_TRUE(created.has_value());
-    device_key_ = created->primary_key;
-  }
-
-  std::string PolicyToken(const std::string& policy) {
-    auto p = hub_->policies().Find(policy);
-    EXPECT_TRUE(p.has_value()) << policy;
-    return core::auth::CreateSasToken(kHost, p->primary_key, clock_.Now() + hours(1), policy);
-  }
-  std::string DeviceToken() {
-    return core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", device_key_,
-                                      clock_.Now() + hours(1));
+    device_ = CreateDevice("d1");
   }
 
   // Dispatches without running the shards; the answer lands in `answer_`.
   void Start(std::string method, std::string_view target, std::string body = "",
              Headers headers = {}, std::optional<std::string> token = std::nullopt) {
-    auto r = std::make_shared<Request>();
-    r->method = std::move(method);
-    EXPECT_TRUE(ParseTarget(target, r.get()).ok());
-    r->headers = std::move(headers);
-    r->headers.emplace("Authorization", token.value_or(PolicyToken("service")));
-    r->body = std::move(body);
-    answer_.reset();
-    router_.Dispatch(
-        r, [this](Response response) { answer_ = std::move(response); }, &blocking_);
+    headers.emplace("Authorization", token.value_or(PolicyToken("service")));
+    ResourceTest::Start(
+        MakeRequest(std::move(method), target, std::move(headers), std::move(body)));
   }
   Response Call(std::string method, std::string_view target, std::string body = "",
                 Headers headers = {}, std::optional<std::string> token = std::nullopt) {
-    Start(std::move(method), target, std::move(body), std::move(headers), std::move(token));
-    RunAll();
-    EXPECT_TRUE(answer_.has_value()) << "no answer";
-    return answer_.value_or(Response{.status = 0, .headers = {}, .body = {}, .stream = {}});
+    headers.emplace("Authorization", token.value_or(PolicyToken("service")));
+    return Dispatch(MakeRequest(std::move(method), target, std::move(headers), std::move(body)));
   }
   Response Send(std::string body = "hello", Headers headers = {},
                 std::optional<std::string> token = std::nullopt, std::string id = "d1") {
@@ -75,27 +45,9 @@ class C2dResourceTest : public ::testing::Test {
                 std::move(body), std::move(headers), std::move(token));
   }
 
-  void RunAll() {
-    while (shard0_.RunAll() + shard1_.RunAll() + blocking_.RunAll() > 0) {
-    }
-  }
-
   core::C2dQueues& Queues() { return hub_->c2d(hub_->ShardOf("d1")); }
 
-  static std::string ErrorCode(const Response& r) {
-    json body = json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("Message")) return "<no Azure body>";
-    std::string message = body["Message"];
-    return message.substr(0, message.find(';'));
-  }
-
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard0_, shard1_, blocking_;
-  std::unique_ptr<core::Hub> hub_;
-  Router router_;
-  std::string device_key_;
-  std::optional<Response> answer_;
+  core::Device device_;
 };
 
 TEST_F(C2dResourceTest, SendAnswers201OnlyOnceTheMessageIsDurable) {
@@ -197,13 +149,10 @@ TEST_F(C2dResourceTest, BadOrOutOfRangeExpiryIs400) {
 }
 
 TEST_F(C2dResourceTest, SendRefusesMissingDeviceAndWeakTokens) {
-  Request r;
-  r.method = "POST";
-  ASSERT_TRUE(ParseTarget("/devices/d1/messages/deviceBound", &r).ok());
-  Response no_token = router_.Dispatch(r);
+  Response no_token = Dispatch(MakeRequest("POST", "/devices/d1/messages/deviceBound"));
   EXPECT_EQ(no_token.status, 401);
   EXPECT_EQ(ErrorCode(no_token), "ErrorCode:IotHubUnauthorizedAccess");
-  EXPECT_EQ(Send("x", {}, DeviceToken()).status, 401);
+  EXPECT_EQ(Send("x", {}, DeviceToken(device_)).status, 401);
   EXPECT_EQ(Send("x", {}, PolicyToken("registryRead")).status, 401);
   EXPECT_EQ(Send("x", {}, PolicyToken("registryReadWrite")).status, 401);
   EXPECT_EQ(Send("x", {}, "SharedAccessSignature sr=hub.example&sig=bad&se=1&skn=service").status,
@@ -232,7 +181,7 @@ TEST_F(C2dResourceTest, PurgeOfUnknownDeviceIs404) {
 
 TEST_F(C2dResourceTest, PurgeRefusesWeakTokens) {
   ASSERT_EQ(Send().status, 201);
-  EXPECT_EQ(Call("DELETE", "/devices/d1/commands", "", {}, DeviceToken()).status, 401);
+  EXPECT_EQ(Call("DELETE", "/devices/d1/commands", "", {}, DeviceToken(device_)).status, 401);
   EXPECT_EQ(Call("DELETE", "/devices/d1/commands", "", {}, PolicyToken("registryRead")).status,
             401);
   EXPECT_EQ(Queues().Depth("d1"), 1u);

@@ -2,10 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/auth/sas_token.h"
-#include "core/hub/hub.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
+#include "http/resource_test_fixture.h"
 
 namespace iothub::http {
 namespace {
@@ -14,35 +11,12 @@ using core::auth::Principal;
 using std::chrono::hours;
 using std::chrono::seconds;
 
-constexpr const char* kHost = "hub.example";
-
-class DeviceAuthTest : public ::testing::Test {
+class DeviceAuthTest : public ResourceTest {
  protected:
   void SetUp() override {
-    core::HubOptions options;
-    options.host_name = kHost;
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_, std::vector<Executor*>{&shard_});
-    ASSERT_TRUE(hub_->Open().ok());
-    d1_ = Create("d1");
-    d2_ = Create("d2");
-  }
-
-  core::Device Create(const std::string& id) {
-    core::Device d;
-    d.id = id;
-    auto created = hub_->registry().Create(d);
-    EXPECT_TRUE(created.has_value());
-    return created.value_or(core::Device{});
-  }
-
-  std::string DeviceToken(const core::Device& d, const std::string& key, Duration ttl = hours(1)) {
-    return core::auth::CreateSasToken(std::string(kHost) + "/devices/" + d.id, key,
-                                      clock_.Now() + ttl);
-  }
-
-  std::string PolicyToken(const std::string& policy, const std::string& scope = kHost) {
-    return core::auth::CreateSasToken(scope, hub_->policies().Find(policy)->primary_key,
-                                      clock_.Now() + hours(1), policy);
+    ASSERT_NO_FATAL_FAILURE(OpenHub());
+    d1_ = CreateDevice("d1");
+    d2_ = CreateDevice("d2");
   }
 
   Result<Principal> Authorize(std::optional<std::string> token, std::string_view id = "d1") {
@@ -56,25 +30,21 @@ class DeviceAuthTest : public ::testing::Test {
                   r.error().code() == StatusCode::kPermissionDenied);
   }
 
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard_;
-  std::unique_ptr<core::Hub> hub_;
   core::Device d1_, d2_;
 };
 
 TEST_F(DeviceAuthTest, DeviceTokenOfThatDevice) {
-  auto p = Authorize(DeviceToken(d1_, d1_.primary_key));
+  auto p = Authorize(DeviceToken(d1_));
   ASSERT_TRUE(p.has_value()) << p.error().ToString();
   EXPECT_EQ(p->kind, Principal::Kind::kDevice);
   EXPECT_EQ(p->device_id, "d1");
 }
 
 TEST_F(DeviceAuthTest, EitherKeyAndRenewedTokensWork) {
-  EXPECT_TRUE(Authorize(DeviceToken(d1_, d1_.primary_key)).has_value());
+  EXPECT_TRUE(Authorize(DeviceToken(d1_)).has_value());
   clock_.Advance(seconds(30));
-  EXPECT_TRUE(Authorize(DeviceToken(d1_, d1_.secondary_key)).has_value());
-  EXPECT_TRUE(Authorize(DeviceToken(d1_, d1_.primary_key, hours(2))).has_value());
+  EXPECT_TRUE(Authorize(DeviceToken(d1_.id, d1_.secondary_key)).has_value());
+  EXPECT_TRUE(Authorize(DeviceToken(d1_, hours(2))).has_value());
 }
 
 TEST_F(DeviceAuthTest, PolicyWithDeviceConnect) {
@@ -97,26 +67,26 @@ TEST_F(DeviceAuthTest, PolicyWithoutDeviceConnectIsRefusedNamingTheRule) {
 }
 
 TEST_F(DeviceAuthTest, AnotherDevicesTokenIsRefused) {
-  auto p = Authorize(DeviceToken(d2_, d2_.primary_key), "d1");
+  auto p = Authorize(DeviceToken(d2_), "d1");
   ASSERT_TRUE(Is401(p));
   EXPECT_EQ(p.error().reason(), "IotHubUnauthorizedAccess");
   // Device ids are case-sensitive.
-  EXPECT_TRUE(Is401(Authorize(DeviceToken(d1_, d1_.primary_key), "D1")));
+  EXPECT_TRUE(Is401(Authorize(DeviceToken(d1_), "D1")));
 }
 
 TEST_F(DeviceAuthTest, MissingMalformedForgedAndExpiredTokens) {
   EXPECT_TRUE(Is401(Authorize(std::nullopt)));
   EXPECT_TRUE(Is401(Authorize("")));
   EXPECT_TRUE(Is401(Authorize("Bearer abc")));
-  EXPECT_TRUE(Is401(Authorize(DeviceToken(d1_, d2_.primary_key))));
-  EXPECT_TRUE(Is401(Authorize(DeviceToken(d1_, d1_.primary_key, seconds(-1)))));
+  EXPECT_TRUE(Is401(Authorize(DeviceToken(d1_.id, d2_.primary_key))));
+  EXPECT_TRUE(Is401(Authorize(DeviceToken(d1_, seconds(-1)))));
 }
 
 TEST_F(DeviceAuthTest, DisabledAndUnknownDevices) {
   core::Device off = d1_;
   off.status = core::DeviceStatus::kDisabled;
   ASSERT_TRUE(hub_->registry().Replace(off, "*").has_value());
-  auto p = Authorize(DeviceToken(d1_, d1_.primary_key));
+  auto p = Authorize(DeviceToken(d1_));
   ASSERT_TRUE(Is401(p));
   EXPECT_EQ(p.error().reason(), "DeviceDisabled");
   EXPECT_TRUE(Is401(Authorize(PolicyToken("device"))));

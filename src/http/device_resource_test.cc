@@ -5,9 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/crypto.h"
-#include "core/auth/sas_token.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
+#include "http/resource_test_fixture.h"
 
 namespace iothub::http {
 namespace {
@@ -16,70 +14,24 @@ using nlohmann::json;
 using std::chrono::hours;
 using std::chrono::seconds;
 
-constexpr const char* kHost = "hub.example";
 constexpr std::string_view kBatchType = "application/vnd.microsoft.iothub.json";
 
 // The device transport over a real Hub (MemoryStore, fake clock, manual shards), driven through
 // the router's asynchronous Dispatch as the session drives it.
-class DeviceResourceTest : public ::testing::Test {
+class DeviceResourceTest : public ResourceTest {
  protected:
   void SetUp() override {
-    core::HubOptions options;
-    options.host_name = kHost;
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_,
-                                       std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
+    ASSERT_NO_FATAL_FAILURE(OpenHub());
     AddDeviceRoutes(router_, *hub_);
     device_ = CreateDevice("d1");
     CreateDevice("d2");
   }
 
-  core::Device CreateDevice(const std::string& id,
-                            core::DeviceStatus status = core::DeviceStatus::kEnabled) {
-    core::Device d;
-    d.id = id;
-    d.status = status;
-    auto created = hub_->registry().Create(d);
-    EXPECT_TRUE(created.has_value()) << created.error().ToString();
-    return created.value_or(core::Device{});
-  }
-
-  std::string DeviceToken(const core::Device& device, bool secondary = false,
-                          Duration ttl = hours(1)) {
-    return core::auth::CreateSasToken(std::string(kHost) + "/devices/" + device.id,
-                                      secondary ? device.secondary_key : device.primary_key,
-                                      clock_.Now() + ttl);
-  }
-
-  std::string PolicyToken(const std::string& policy) {
-    auto p = hub_->policies().Find(policy);
-    EXPECT_TRUE(p.has_value()) << policy;
-    return core::auth::CreateSasToken(kHost, p->primary_key, clock_.Now() + hours(1), policy);
-  }
-
-  void RunAll() {
-    while (shard0_.RunAll() + shard1_.RunAll() + reply_.RunAll() > 0) {
-    }
-  }
-
   // Dispatches asynchronously, runs the shards until quiet, and returns the one answer.
   Response Call(std::string method, std::string_view target, Headers headers = {},
                 std::string body = "", std::optional<std::string> token = std::nullopt) {
-    auto request = std::make_shared<Request>();
-    request->method = std::move(method);
-    EXPECT_TRUE(ParseTarget(target, request.get()).ok()) << target;
-    request->headers = std::move(headers);
-    request->headers.emplace("Authorization", token.value_or(DeviceToken(device_)));
-    request->body = std::move(body);
-    int answers = 0;
-    Response response;
-    router_.Dispatch(request, [&](Response r) {
-      ++answers;
-      response = std::move(r);
-    });
-    RunAll();
-    EXPECT_EQ(answers, 1) << method << " " << target;
-    return response;
+    headers.emplace("Authorization", token.value_or(DeviceToken(device_)));
+    return Dispatch(MakeRequest(std::move(method), target, std::move(headers), std::move(body)));
   }
 
   Response Send(std::string body, Headers headers = {}) {
@@ -102,7 +54,8 @@ class DeviceResourceTest : public ::testing::Test {
   // Enqueues a C2D message for d1 and waits until it is durable.
   void SendC2d(core::Message m) {
     std::optional<Result<uint64_t>> result;
-    hub_->SendC2d("d1", std::move(m), reply_, [&](Result<uint64_t> r) { result = std::move(r); });
+    hub_->SendC2d("d1", std::move(m), blocking_,
+                  [&](Result<uint64_t> r) { result = std::move(r); });
     RunAll();
     ASSERT_TRUE(result.has_value() && result->has_value());
   }
@@ -114,27 +67,6 @@ class DeviceResourceTest : public ::testing::Test {
     return read.value_or(std::vector<core::Message>{});
   }
 
-  // The lock token of a devicebound answer, from its quoted ETag.
-  static std::string Lock(const Response& r) {
-    std::string etag = r.headers.count("ETag") ? r.headers.at("ETag") : "";
-    EXPECT_GE(etag.size(), 3u);
-    EXPECT_EQ(etag.front(), '"');
-    EXPECT_EQ(etag.back(), '"');
-    return etag.size() >= 2 ? etag.substr(1, etag.size() - 2) : "";
-  }
-
-  static std::string ErrorCode(const Response& r) {
-    json body = json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("Message")) return "<no Azure body>";
-    std::string message = body["Message"];
-    return message.substr(0, message.find(';'));
-  }
-
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard0_, shard1_, reply_;
-  std::unique_ptr<core::Hub> hub_;
-  Router router_;
   core::Device device_;
 };
 
@@ -380,10 +312,10 @@ TEST_F(DeviceResourceTest, MalformedLockTimeoutIs400) {
 
 TEST_F(DeviceResourceTest, ATokenMayChangeBetweenRequests) {
   EXPECT_EQ(Call("POST", "/devices/d1/messages/events", {}, "a", DeviceToken(device_)).status, 204);
-  EXPECT_EQ(
-      Call("POST", "/devices/d1/messages/events", {}, "b", DeviceToken(device_, /*secondary=*/true))
-          .status,
-      204);
+  EXPECT_EQ(Call("POST", "/devices/d1/messages/events", {}, "b",
+                 DeviceToken(device_.id, device_.secondary_key))
+                .status,
+            204);
   EXPECT_EQ(Telemetry().size(), 2u);
 }
 
@@ -417,7 +349,7 @@ TEST_F(DeviceResourceTest, BadTokensAre401) {
   core::Device forged = device_;
   forged.primary_key = Base64Encode("not the key");
   for (std::string token : {std::string(""), std::string("SharedAccessSignature garbage"),
-                            DeviceToken(forged), DeviceToken(device_, false, seconds(-1)),
+                            DeviceToken(forged), DeviceToken(device_, seconds(-1)),
                             PolicyToken("service"), PolicyToken("registryReadWrite")}) {
     Response r = Call("POST", "/devices/d1/messages/events", {}, "x", token);
     EXPECT_EQ(r.status, 401) << token;
@@ -426,14 +358,9 @@ TEST_F(DeviceResourceTest, BadTokensAre401) {
 }
 
 TEST_F(DeviceResourceTest, MissingAuthorizationIs401) {
-  auto request = std::make_shared<Request>();
-  request->method = "GET";
-  ASSERT_TRUE(ParseTarget("/devices/d1/messages/devicebound", request.get()).ok());
-  std::optional<Response> answer;
-  router_.Dispatch(request, [&](Response r) { answer = std::move(r); });
-  RunAll();
-  ASSERT_TRUE(answer.has_value());
-  EXPECT_EQ(answer->status, 401);
+  Response r = Dispatch(MakeRequest("GET", "/devices/d1/messages/devicebound"));
+  ASSERT_EQ(answers_, 1);
+  EXPECT_EQ(r.status, 401);
 }
 
 TEST_F(DeviceResourceTest, DisabledDeviceIs401) {

@@ -5,10 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
-#include "core/auth/sas_token.h"
 #include "http/c2d_resource.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
+#include "http/resource_test_fixture.h"
 
 namespace iothub::http {
 namespace {
@@ -17,58 +15,31 @@ using nlohmann::json;
 using std::chrono::hours;
 using std::chrono::seconds;
 
-constexpr const char* kHost = "hub.example";
-
 // The feedback resources over a real Hub: C2D messages are sent over HTTP, settled by driving
 // the device's C2dQueues as a device front-end would, and their feedback read back over HTTP.
-class FeedbackResourceTest : public ::testing::Test {
+class FeedbackResourceTest : public ResourceTest {
  protected:
   void SetUp() override {
     core::HubOptions options;
-    options.host_name = kHost;
     options.feedback.batch_size = 1;  // one record per feedback message
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_,
-                                       std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
+    ASSERT_NO_FATAL_FAILURE(OpenHub(options));
     AddC2dRoutes(router_, *hub_);
     AddFeedbackRoutes(router_, *hub_);
-    core::Device d;
-    d.id = "d1";
-    auto created = hub_->registry().Create(d);
-    ASSERT_TRUE(created.has_value());
-    device_key_ = created->primary_key;
-    generation_id_ = created->generation_id;
+    device_ = CreateDevice("d1");
   }
 
-  std::string PolicyToken(const std::string& policy) {
-    auto p = hub_->policies().Find(policy);
-    EXPECT_TRUE(p.has_value()) << policy;
-    return core::auth::CreateSasToken(kHost, p->primary_key, clock_.Now() + hours(1), policy);
-  }
-
+  // Dispatches without running any executor; the answer so far (none: it comes on the feedback
+  // executor). The answer lands in answer_.
   std::optional<Response> Start(std::string method, std::string_view target, Headers headers = {},
                                 std::optional<std::string> token = std::nullopt) {
-    auto r = std::make_shared<Request>();
-    r->method = std::move(method);
-    EXPECT_TRUE(ParseTarget(target, r.get()).ok());
-    r->headers = std::move(headers);
-    r->headers.emplace("Authorization", token.value_or(PolicyToken("service")));
-    auto answer = std::make_shared<std::optional<Response>>();
-    router_.Dispatch(r, [answer](Response response) { *answer = std::move(response); });
-    answer_ = answer;
-    return *answer;
+    headers.emplace("Authorization", token.value_or(PolicyToken("service")));
+    ResourceTest::Start(MakeRequest(std::move(method), target, std::move(headers)));
+    return answer_;
   }
   Response Call(std::string method, std::string_view target, Headers headers = {},
                 std::optional<std::string> token = std::nullopt) {
-    Start(std::move(method), target, std::move(headers), std::move(token));
-    RunAll();
-    EXPECT_TRUE(answer_->has_value()) << "no answer";
-    return answer_->value_or(Response{.status = 0, .headers = {}, .body = {}, .stream = {}});
-  }
-
-  void RunAll() {
-    while (shard0_.RunAll() + shard1_.RunAll() > 0) {
-    }
+    headers.emplace("Authorization", token.value_or(PolicyToken("service")));
+    return Dispatch(MakeRequest(std::move(method), target, std::move(headers)));
   }
 
   // Sends a C2D message with ack=full over HTTP and completes it as the device would; the
@@ -88,26 +59,7 @@ class FeedbackResourceTest : public ::testing::Test {
     RunAll();
   }
 
-  static std::string Lock(const Response& r) {
-    std::string etag = r.headers.count("ETag") ? r.headers.at("ETag") : "";
-    if (etag.size() < 2 || etag.front() != '"' || etag.back() != '"') return "<unquoted>";
-    return etag.substr(1, etag.size() - 2);
-  }
-
-  static std::string ErrorCode(const Response& r) {
-    json body = json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("Message")) return "<no Azure body>";
-    std::string message = body["Message"];
-    return message.substr(0, message.find(';'));
-  }
-
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard0_, shard1_;
-  std::unique_ptr<core::Hub> hub_;
-  Router router_;
-  std::string device_key_, generation_id_;
-  std::shared_ptr<std::optional<Response>> answer_;
+  core::Device device_;
 };
 
 TEST_F(FeedbackResourceTest, EmptyQueueIs204) {
@@ -118,9 +70,9 @@ TEST_F(FeedbackResourceTest, EmptyQueueIs204) {
 
 TEST_F(FeedbackResourceTest, ReceiveRunsOnTheFeedbackExecutor) {
   EXPECT_FALSE(Start("GET", "/messages/serviceBound/feedback").has_value());
-  EXPECT_FALSE(answer_->has_value());
+  EXPECT_FALSE(answer_.has_value());
   shard0_.RunAll();
-  EXPECT_TRUE(answer_->has_value());
+  EXPECT_TRUE(answer_.has_value());
 }
 
 TEST_F(FeedbackResourceTest, CompletedFullAckMessageYieldsAFeedbackBatch) {
@@ -141,7 +93,7 @@ TEST_F(FeedbackResourceTest, CompletedFullAckMessageYieldsAFeedbackBatch) {
   EXPECT_EQ(records[0]["statusCode"], "Success");
   EXPECT_EQ(records[0]["description"], "Success");
   EXPECT_EQ(records[0]["deviceId"], "d1");
-  EXPECT_EQ(records[0]["deviceGenerationId"], generation_id_);
+  EXPECT_EQ(records[0]["deviceGenerationId"], device_.generation_id);
   // Locked: a second receive sees nothing.
   EXPECT_EQ(Call("GET", "/messages/serviceBound/feedback").status, 204);
 }
@@ -199,12 +151,8 @@ TEST_F(FeedbackResourceTest, BadLockTimeoutHeaderIs400) {
 
 TEST_F(FeedbackResourceTest, RefusesMissingDeviceAndWeakTokens) {
   SendAndComplete("m1");
-  Request r;
-  r.method = "GET";
-  ASSERT_TRUE(ParseTarget("/messages/serviceBound/feedback", &r).ok());
-  EXPECT_EQ(router_.Dispatch(r).status, 401);
-  std::string device = core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", device_key_,
-                                                  clock_.Now() + hours(1));
+  EXPECT_EQ(Dispatch(MakeRequest("GET", "/messages/serviceBound/feedback")).status, 401);
+  std::string device = DeviceToken(device_);
   for (const std::string& token : {device, PolicyToken("registryRead"),
                                    PolicyToken("registryReadWrite"), PolicyToken("device")}) {
     Response get = Call("GET", "/messages/serviceBound/feedback", {}, token);

@@ -4,10 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/auth/sas_token.h"
+#include "http/resource_test_fixture.h"
 #include "http/statistics_resource.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
 
 namespace iothub::http {
 namespace {
@@ -15,56 +13,27 @@ namespace {
 using nlohmann::json;
 using std::chrono::hours;
 
-constexpr const char* kHost = "hub.example";
-
 // The registry and statistics resources over a real Hub (MemoryStore, fake clock, manual shards),
 // driven through the router exactly as the session would.
-class RegistryResourceTest : public ::testing::Test {
+class RegistryResourceTest : public ResourceTest {
  protected:
   void SetUp() override {
-    core::HubOptions options;
-    options.host_name = kHost;
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_,
-                                       std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
+    ASSERT_NO_FATAL_FAILURE(OpenHub());
     AddRegistryRoutes(router_, *hub_);
     AddStatisticsRoutes(router_, *hub_);
-  }
-
-  std::string PolicyToken(const std::string& policy, Duration ttl = hours(1)) {
-    auto p = hub_->policies().Find(policy);
-    EXPECT_TRUE(p.has_value()) << policy;
-    return core::auth::CreateSasToken(kHost, p->primary_key, clock_.Now() + ttl, policy);
   }
 
   Response Call(std::string method, std::string_view target, std::string body = "",
                 std::optional<std::string> token = std::nullopt,
                 std::optional<std::string> if_match = std::nullopt) {
-    Request r;
-    r.method = std::move(method);
-    EXPECT_TRUE(ParseTarget(target, &r).ok());
-    r.headers.emplace("Authorization", token.value_or(PolicyToken("iothubowner")));
-    if (if_match) r.headers.emplace("If-Match", *if_match);
-    r.body = std::move(body);
-    return router_.Dispatch(r);
+    Headers headers{{"Authorization", token.value_or(PolicyToken("iothubowner"))}};
+    if (if_match) headers.emplace("If-Match", *if_match);
+    return Dispatch(MakeRequest(std::move(method), target, std::move(headers), std::move(body)));
   }
 
   Response Create(const std::string& id, const std::string& body = "{}") {
     return Call("PUT", "/devices/" + id + "?api-version=2021-04-12", body);
   }
-
-  static std::string ErrorCode(const Response& r) {
-    json body = json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("Message")) return "<no Azure body>";
-    std::string message = body["Message"];
-    return message.substr(0, message.find(';'));
-  }
-
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard0_, shard1_;
-  std::unique_ptr<core::Hub> hub_;
-  Router router_;
 };
 
 TEST_F(RegistryResourceTest, CreateGeneratesKeysAndAnswersWithQuotedEtag) {
@@ -217,16 +186,13 @@ TEST_F(RegistryResourceTest, ServiceStatistics) {
 // --- auth refusals ---
 
 TEST_F(RegistryResourceTest, MissingAuthorizationIs401) {
-  Request r;
-  r.method = "GET";
-  ASSERT_TRUE(ParseTarget("/devices/", &r).ok());
-  Response response = router_.Dispatch(r);
+  Response response = Dispatch(MakeRequest("GET", "/devices/"));
   EXPECT_EQ(response.status, 401);
   EXPECT_EQ(ErrorCode(response), "ErrorCode:IotHubUnauthorizedAccess");
 }
 
 TEST_F(RegistryResourceTest, ExpiredTokenIs401) {
-  std::string token = PolicyToken("iothubowner", std::chrono::seconds(10));
+  std::string token = PolicyToken("iothubowner", kHost, std::chrono::seconds(10));
   clock_.Advance(std::chrono::seconds(10));
   EXPECT_EQ(Call("GET", "/devices/", "", token).status, 401);
 }
@@ -242,8 +208,7 @@ TEST_F(RegistryResourceTest, ForgedTokenIs401) {
 TEST_F(RegistryResourceTest, DeviceTokenIsRefusedOnRegistryCalls) {
   json created = json::parse(Create("d1").body);
   std::string key = created["authentication"]["symmetricKey"]["primaryKey"];
-  std::string token =
-      core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", key, clock_.Now() + hours(1));
+  std::string token = DeviceToken("d1", key);
   Response r = Call("GET", "/devices/d1", "", token);
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(ErrorCode(r), "ErrorCode:IotHubUnauthorizedAccess");
@@ -283,9 +248,7 @@ TEST_F(RegistryResourceTest, ServicePolicyHasNoRegistryRights) {
 TEST_F(RegistryResourceTest, PolicyTokenScopedToOneDeviceReachesOnlyIt) {
   ASSERT_EQ(Create("d1").status, 200);
   ASSERT_EQ(Create("d2").status, 200);
-  auto p = hub_->policies().Find("iothubowner");
-  std::string token = core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", p->primary_key,
-                                                 clock_.Now() + hours(1), "iothubowner");
+  std::string token = PolicyToken("iothubowner", std::string(kHost) + "/devices/d1");
   EXPECT_EQ(Call("GET", "/devices/d1", "", token).status, 200);
   EXPECT_EQ(Call("GET", "/devices/d2", "", token).status, 401);
   EXPECT_EQ(Call("GET", "/devices/", "", token).status, 401);

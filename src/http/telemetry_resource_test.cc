@@ -7,59 +7,35 @@
 #include <nlohmann/json.hpp>
 
 #include "base/strings.h"
-#include "core/auth/sas_token.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
+#include "http/resource_test_fixture.h"
 
 namespace iothub::http {
 namespace {
 
 using nlohmann::json;
-using std::chrono::hours;
 using std::chrono::seconds;
-
-constexpr const char* kHost = "hub.example";
 
 // The telemetry resources over a real Hub with two partitions (MemoryStore, fake clock): requests
 // go through the router onto a manual blocking pool, and streams are pulled by hand.
-class TelemetryResourceTest : public ::testing::Test {
+class TelemetryResourceTest : public ResourceTest {
  protected:
   void SetUp() override {
     core::HubOptions options;
-    options.host_name = kHost;
     options.telemetry.partitions = 2;
-    hub_ = std::make_unique<core::Hub>(options, store_, clock_,
-                                       std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
+    ASSERT_NO_FATAL_FAILURE(OpenHub(options));
     AddTelemetryRoutes(router_, *hub_, blocking_);
-    core::Device d;
-    d.id = "d1";
-    auto created = hub_->registry().Create(d);
-    ASSERT_TRUE(created.has_value());
-    device_key_ = created->primary_key;
+    device_ = CreateDevice("d1");
   }
 
-  std::string PolicyToken(const std::string& policy) {
-    auto p = hub_->policies().Find(policy);
-    EXPECT_TRUE(p.has_value()) << policy;
-    return core::auth::CreateSasToken(kHost, p->primary_key, clock_.Now() + hours(1), policy);
-  }
-
+  // `token` "" sends no Authorization header.
   Response Call(std::string method, std::string_view target, Headers headers = {},
                 std::string body = "", std::optional<std::string> token = std::nullopt) {
-    auto r = std::make_shared<Request>();
-    r->method = std::move(method);
-    EXPECT_TRUE(ParseTarget(target, r.get()).ok());
-    r->headers = std::move(headers);
-    if (token != "") r->headers.emplace("Authorization", token.value_or(PolicyToken("service")));
-    r->body = std::move(body);
-    std::optional<Response> answer;
-    router_.Dispatch(
-        r, [&answer](Response response) { answer = std::move(response); }, &blocking_);
-    EXPECT_FALSE(answer.has_value()) << "a blocking handler ran on the caller's thread";
+    if (token != "") headers.emplace("Authorization", token.value_or(PolicyToken("service")));
+    Start(MakeRequest(std::move(method), target, std::move(headers), std::move(body)));
+    EXPECT_FALSE(answer_.has_value()) << "a blocking handler ran on the caller's thread";
     blocking_.RunAll();
-    EXPECT_TRUE(answer.has_value()) << "no answer";
-    return answer.value_or(Response{.status = 0, .headers = {}, .body = {}, .stream = {}});
+    EXPECT_TRUE(answer_.has_value()) << "no answer";
+    return TakeAnswer();
   }
   Response Get(std::string_view target) { return Call("GET", target); }
   Response Stream(std::string_view target, Headers headers = {}) {
@@ -118,7 +94,8 @@ class TelemetryResourceTest : public ::testing::Test {
     if (!state->answered) return seen;
     state->waiting = state->answered = false;
     EXPECT_TRUE(state->piece.has_value()) << "the stream ended";
-    for (std::string_view line : Split(state->piece.value_or(""), '\n')) {
+    const std::string piece = state->piece.value_or("");  // Split's views point into it
+    for (std::string_view line : Split(piece, '\n')) {
       if (!line.starts_with("data: ")) continue;
       json e = json::parse(line.substr(6));
       seen.push_back({e["partition"], e["offset"], e["bodyText"]});
@@ -126,19 +103,7 @@ class TelemetryResourceTest : public ::testing::Test {
     return seen;
   }
 
-  static std::string ErrorCode(const Response& r) {
-    json body = json::parse(r.body, nullptr, false);
-    if (!body.is_object() || !body.contains("Message")) return "<no Azure body>";
-    std::string message = body["Message"];
-    return message.substr(0, message.find(';'));
-  }
-
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard0_, shard1_, blocking_;
-  std::unique_ptr<core::Hub> hub_;
-  Router router_;
-  std::string device_key_;
+  core::Device device_;
   std::map<BodyStream*, std::shared_ptr<PullState>> pulls_;
 };
 
@@ -227,8 +192,7 @@ TEST_F(TelemetryResourceTest, BadQueryParametersAre400) {
 }
 
 TEST_F(TelemetryResourceTest, RefusesMissingDeviceAndWeakTokens) {
-  std::string device = core::auth::CreateSasToken(std::string(kHost) + "/devices/d1", device_key_,
-                                                  clock_.Now() + hours(1));
+  std::string device = DeviceToken(device_);
   for (const char* target : {"/messages/events/partitions", "/messages/events/partitions/0",
                              "/messages/events", "/messages/events/consumerGroups",
                              "/messages/events/consumerGroups/$Default/partitions/0/checkpoint"}) {
