@@ -4,127 +4,44 @@
 // the telemetry and feedback back, and prints what the SDK and the hub returned; the tests here
 // judge that output, one behaviour each.
 //
-// Like registry_compat_test.cc, the hub runs on a loopback address of its own with
-// --hostname = --bind = that address and HTTPS on port 443 (the SDK knows no other port), and Node
-// trusts the hub's CA through NODE_EXTRA_CA_CERTS. Feedback batches are sent after 200 ms instead
-// of 15 s so that the feedback step takes a moment, not a quarter of a minute.
+// Like registry_compat_test.cc, the hub runs on a loopback address of its own with HTTPS on port
+// 443, the only port the SDK knows (node_sdk.h). Feedback batches are sent after 200 ms instead of
+// 15 s so that the feedback step takes a moment, not a quarter of a minute.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <map>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "tests/integration/hub_process.h"
-#include "tests/testing/temp_dir.h"
-
-#ifndef IOTHUB_COMPAT_DIR
-#error "IOTHUB_COMPAT_DIR (the tests/compat folder) must be defined by CMake"
-#endif
+#include "tests/compat/node_sdk.h"
 
 namespace iothub::testing {
 namespace {
 
 using nlohmann::json;
-using namespace std::chrono_literals;
 
 constexpr char kDevice[] = "http-dev-1";
-
-std::filesystem::path CompatDir() { return IOTHUB_COMPAT_DIR; }
-
-// Why the device SDK or port 443 is out of reach, or "" when the test can run.
-std::string Problem() {
-  if (std::system("command -v node >/dev/null 2>&1") != 0) {
-    return "`node` is not on PATH: run scripts/setup-node";
-  }
-  for (const char* package : {"azure-iot-device", "azure-iot-device-http", "azure-iothub"}) {
-    if (!std::filesystem::exists(CompatDir() / "node_modules" / package / "package.json")) {
-      return std::string("tests/compat/node_modules/") + package +
-             " is missing: run scripts/setup-node";
-    }
-  }
-  if (geteuid() != 0 &&
-      std::atoi(ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start").c_str()) > 443) {
-    return "the Node SDK only speaks HTTPS on port 443, which needs root, CAP_NET_BIND_SERVICE "
-           "or sysctl net.ipv4.ip_unprivileged_port_start<=443";
-  }
-  return "";
-}
 
 // Runs the hub and device_http_compat.js once for the whole suite; each test checks one part.
 class DeviceHttpCompatTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setup_error_ = new std::string(Problem());
-    results_ = new json();
-    if (!setup_error_->empty()) return;
-    dir_ = new TempDir();
-    std::string data = dir_->str() + "/data";
-    std::string address = RandomLoopbackAddress();
-    HubProcess hub({"--data-dir", data, "--hostname", address, "--bind", address, "--https-port",
-                    "443", "--mqtt-port", "0", "--amqp-port", "0", "--shards", "2",
-                    "--feedback-batch-interval-ms", "200"},
-                   dir_->str());
-    if (!hub.WaitUntilReady()) {
-      *setup_error_ = "iothubd did not start on " + address + ":443: " + hub.err();
-      return;
-    }
-    json strings = json::parse(ReadFile(data + "/connection-strings.json"), nullptr, false);
-    if (!strings.is_object() || !strings.contains("iothubowner") || !strings.contains("device") ||
-        !strings.contains("service")) {
-      *setup_error_ = "no connection strings in " + data;
-      return;
-    }
-    std::string config = dir_->str() + "/config.json";
-    std::ofstream(config) << json({{"owner", strings["iothubowner"]},
-                                   {"device", strings["device"]},
-                                   {"service", strings["service"]}})
-                                 .dump();
-    std::string command = "NODE_EXTRA_CA_CERTS='" + data + "/tls/ca.pem' node '" +
-                          (CompatDir() / "device_http_compat.js").string() + "' '" + config +
-                          "' 2>'" + dir_->str() + "/node-stderr.txt'";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string out;
-    if (pipe != nullptr) {
-      char buffer[4096];
-      for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-      pclose(pipe);
-    }
-    *results_ = json::parse(out, nullptr, false);
-    if (!results_->is_object() || results_->contains("fatal")) {
-      *setup_error_ = "device_http_compat.js failed: " + out +
-                      ReadFile(dir_->str() + "/node-stderr.txt") + "\nhub stderr: " + hub.err();
-    }
-    hub.Signal(SIGTERM);
-    if (hub.WaitForExit(10s) != std::optional<int>(0)) {
-      *setup_error_ += "iothubd did not stop cleanly: " + hub.err();
-    }
+    run_ = new SuiteRun(RunSuiteScript(
+        "device_http_compat.js", {"azure-iot-device", "azure-iot-device-http", "azure-iothub"},
+        {"--shards", "2", "--feedback-batch-interval-ms", "200"},
+        {{"owner", "iothubowner"}, {"device", "device"}, {"service", "service"}}));
   }
 
-  static void TearDownTestSuite() {
-    delete dir_;
-    delete results_;
-    delete setup_error_;
-  }
+  static void TearDownTestSuite() { delete run_; }
 
   void SetUp() override {
-    ASSERT_EQ(*setup_error_, "") << "cannot run the Node device SDK against iothubd";
+    ASSERT_EQ(run_->error, "") << "cannot run the Node device SDK against iothubd";
   }
 
-  // The result of one step of device_http_compat.js (a copy: operator[] on a missing field of a
-  // copy yields null instead of undefined behaviour).
-  static json R(const char* step) {
-    auto it = results_->find(step);
-    return it == results_->end() ? json{{"ok", false}, {"error", "step missing from the output"}}
-                                 : *it;
-  }
+  // The result of one step of device_http_compat.js.
+  static json R(const char* step) { return run_->Step(step); }
 
   // The telemetry events the device sent, in log order.
   static json Events() { return R("telemetry").value("events", json::array()); }
@@ -147,9 +64,7 @@ class DeviceHttpCompatTest : public ::testing::Test {
     return out;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline json* results_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline SuiteRun* run_ = nullptr;
 };
 
 TEST_F(DeviceHttpCompatTest, SendEventIsAcceptedWith204) {

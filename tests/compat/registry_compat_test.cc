@@ -2,137 +2,35 @@
 // package.json) sees it: registry_compat.js runs the SDK against the hub and prints what the SDK
 // returned; the tests here judge that output.
 //
-// The SDK speaks HTTPS to HostName on port 443 and nothing else, so the hub gets a loopback address
-// of its own (127.0.0.x, so parallel runs and a hub on 127.0.0.1 never clash) with --hostname set
-// to that address: the connection strings then say HostName=127.0.0.x and the generated certificate
-// carries it as an IP SAN, which Node checks. Node trusts the hub's CA through NODE_EXTRA_CA_CERTS.
-// Binding port 443 needs root or CAP_NET_BIND_SERVICE (or a low
-// net.ipv4.ip_unprivileged_port_start); the test fails saying so otherwise.
+// The hub runs on a loopback address of its own with HTTPS on port 443, the only port the SDK
+// knows (node_sdk.h says how and what it needs).
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
-#include "tests/integration/hub_process.h"
-#include "tests/testing/temp_dir.h"
-
-#ifndef IOTHUB_COMPAT_DIR
-#error "IOTHUB_COMPAT_DIR (the tests/compat folder) must be defined by CMake"
-#endif
+#include "tests/compat/node_sdk.h"
 
 namespace iothub::testing {
 namespace {
 
 using nlohmann::json;
-using namespace std::chrono_literals;
-
-std::filesystem::path CompatDir() { return IOTHUB_COMPAT_DIR; }
-
-// Why the SDK or port 443 is out of reach, or "" when the test can run.
-std::string Problem() {
-  if (std::system("command -v node >/dev/null 2>&1") != 0) {
-    return "`node` is not on PATH: run scripts/setup-node";
-  }
-  if (!std::filesystem::exists(CompatDir() / "node_modules/azure-iothub/package.json")) {
-    return "tests/compat/node_modules/azure-iothub is missing: run scripts/setup-node";
-  }
-  if (geteuid() != 0) {
-    int first_unprivileged =
-        std::atoi(ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start").c_str());
-    if (first_unprivileged > 443) {
-      return "the Node SDK only speaks HTTPS on port 443, which needs root, CAP_NET_BIND_SERVICE "
-             "or sysctl net.ipv4.ip_unprivileged_port_start<=443";
-    }
-  }
-  return "";
-}
 
 // Runs the hub and registry_compat.js once for the whole suite; each test checks one part.
 class RegistryCompatTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setup_error_ = new std::string(Problem());
-    results_ = new json();
-    if (!setup_error_->empty()) return;
-    dir_ = new TempDir();
-    // Port 443 is fixed, so two runs in parallel (ctest -j) may draw the same address: the loser
-    // fails to bind and tries another one, in a fresh data directory (the certificate names the
-    // address).
-    std::string data;
-    std::string address;
-    std::unique_ptr<HubProcess> hub;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      data = dir_->str() + "/data-" + std::to_string(attempt);
-      address = RandomLoopbackAddress();
-      hub = std::make_unique<HubProcess>(
-          std::vector<std::string>{"--data-dir", data, "--hostname", address, "--bind", address,
-                                   "--https-port", "443", "--mqtt-port", "0", "--amqp-port", "0",
-                                   "--shards", "2"},
-          dir_->str());
-      if (hub->WaitUntilReady()) break;
-      hub.reset();
-    }
-    if (!hub) {
-      *setup_error_ =
-          "iothubd did not start on " + address + ":443: " + ReadFile(dir_->str() + "/stderr.txt");
-      return;
-    }
-    json strings = json::parse(ReadFile(data + "/connection-strings.json"), nullptr, false);
-    if (!strings.is_object() || !strings.contains("iothubowner") ||
-        !strings.contains("registryRead")) {
-      *setup_error_ = "no connection strings in " + data;
-      return;
-    }
-    std::string config = dir_->str() + "/config.json";
-    std::ofstream(config)
-        << json({{"owner", strings["iothubowner"]}, {"reader", strings["registryRead"]}}).dump();
-    std::string command = "NODE_EXTRA_CA_CERTS='" + data + "/tls/ca.pem' node '" +
-                          (CompatDir() / "registry_compat.js").string() + "' '" + config + "' 2>'" +
-                          dir_->str() + "/node-stderr.txt'";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string out;
-    if (pipe != nullptr) {
-      char buffer[4096];
-      for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
-      pclose(pipe);
-    }
-    *results_ = json::parse(out, nullptr, false);
-    if (!results_->is_object() || results_->contains("fatal")) {
-      *setup_error_ = "registry_compat.js failed: " + out +
-                      ReadFile(dir_->str() + "/node-stderr.txt") + "\nhub stderr: " + hub->err();
-    }
-    hub->Signal(SIGTERM);
-    if (hub->WaitForExit(10s) != std::optional<int>(0)) {
-      *setup_error_ += "iothubd did not stop cleanly: " + hub->err();
-    }
+    run_ = new SuiteRun(RunSuiteScript("registry_compat.js", {"azure-iothub"}, {"--shards", "2"},
+                                       {{"owner", "iothubowner"}, {"reader", "registryRead"}}));
   }
 
-  static void TearDownTestSuite() {
-    delete dir_;
-    delete results_;
-    delete setup_error_;
-  }
+  static void TearDownTestSuite() { delete run_; }
 
-  void SetUp() override {
-    ASSERT_EQ(*setup_error_, "") << "cannot run the Node SDK against iothubd";
-  }
+  void SetUp() override { ASSERT_EQ(run_->error, "") << "cannot run the Node SDK against iothubd"; }
 
   // The result of one step of registry_compat.js.
-  // A copy, so that operator[] on a missing field yields null instead of undefined behaviour.
-  static json R(const char* step) {
-    auto it = results_->find(step);
-    return it == results_->end() ? json{{"ok", false}, {"error", "step missing from the output"}}
-                                 : *it;
-  }
+  static json R(const char* step) { return run_->Step(step); }
 
   // One bulk result's errors as deviceId -> errorCode.
   static std::map<std::string, int> Errors(const json& bulk) {
@@ -144,9 +42,7 @@ class RegistryCompatTest : public ::testing::Test {
     return out;
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline json* results_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline SuiteRun* run_ = nullptr;
 };
 
 TEST_F(RegistryCompatTest, CreateAndGet) {

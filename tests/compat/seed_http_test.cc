@@ -7,34 +7,23 @@
 //
 // The CLI is IOTHUB_CLI_PATH (a CMake definition; until it exists, the IOTHUB_CLI_PATH
 // environment variable). The hub gets its own loopback address and HTTPS on port 443, which the
-// Node SDK requires (see registry_compat_test.cc); the CLI finds the hub and trusts its CA through
+// Node SDK requires (node_sdk.h); the CLI finds the hub and trusts its CA through
 // --data-dir, exactly as the CLI's README tells a user. Feedback batches are sent after 500 ms
 // instead of 15 s to keep the test short; nothing else differs from the defaults.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "tests/compat/node_sdk.h"
 #include "tests/integration/hub_process.h"
 #include "tests/testing/temp_dir.h"
-
-#ifndef IOTHUB_COMPAT_DIR
-#error "IOTHUB_COMPAT_DIR (the tests/compat folder) must be defined by CMake"
-#endif
-
-extern char** environ;
 
 namespace iothub::testing {
 namespace {
@@ -43,8 +32,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr int kExitNegativeFeedback = 11;  // tools/iothub/README.md, "Exit codes"
-
-std::filesystem::path CompatDir() { return IOTHUB_COMPAT_DIR; }
 
 std::string CliPath() {
 #ifdef IOTHUB_CLI_PATH
@@ -61,73 +48,8 @@ std::string Problem() {
     return "the iothub CLI was not found: IOTHUB_CLI_PATH (CMake definition or environment) is '" +
            CliPath() + "'";
   }
-  if (std::system("command -v node >/dev/null 2>&1") != 0) {
-    return "`node` is not on PATH: run scripts/setup-node";
-  }
-  if (!std::filesystem::exists(CompatDir() / "node_modules/azure-iot-device-http/package.json")) {
-    return "tests/compat/node_modules/azure-iot-device-http is missing: run scripts/setup-node";
-  }
-  if (geteuid() != 0 &&
-      std::atoi(ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start").c_str()) > 443) {
-    return "the Node SDK only speaks HTTPS on port 443, which needs root, CAP_NET_BIND_SERVICE "
-           "or sysctl net.ipv4.ip_unprivileged_port_start<=443";
-  }
-  return "";
+  return NodeSdkProblem({"azure-iot-device", "azure-iot-device-http"});
 }
-
-// A program run with its stdout and stderr captured to files under `dir`. The destructor kills
-// it if it is still running. Owner: the test's thread.
-class Child {
- public:
-  Child(std::vector<std::string> argv, const std::string& dir, const std::string& name)
-      : out_path_(dir + "/" + name + ".out"), err_path_(dir + "/" + name + ".err") {
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    int rc = posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) exit_status_ = 127;
-  }
-  ~Child() {
-    if (!exit_status_) {
-      ::kill(pid_, SIGKILL);
-      int wstatus;
-      ::waitpid(pid_, &wstatus, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // The exit status (128 + signal when killed), or nullopt when still running after `limit`.
-  std::optional<int> Wait(std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!exit_status_) {
-      int wstatus;
-      if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-        exit_status_ = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(20ms);  // polling a child process, not waiting on a timer
-    }
-    return exit_status_;
-  }
-
-  std::string out() const { return ReadFile(out_path_); }
-  std::string err() const { return ReadFile(err_path_); }
-
- private:
-  pid_t pid_ = -1;
-  std::optional<int> exit_status_;
-  std::string out_path_;
-  std::string err_path_;
-};
 
 // One hub for the suite; each test is one walk-through on a device of its own.
 class SeedHttpTest : public ::testing::Test {
@@ -136,24 +58,15 @@ class SeedHttpTest : public ::testing::Test {
     setup_error_ = new std::string(Problem());
     if (!setup_error_->empty()) return;
     dir_ = new TempDir();
-    data_ = new std::string(dir_->str() + "/data");
-    std::string address = RandomLoopbackAddress();
-    hub_ = new HubProcess(
-        {"--data-dir", *data_, "--hostname", address, "--bind", address, "--https-port", "443",
-         "--mqtt-port", "0", "--amqp-port", "0", "--feedback-batch-interval-ms", "500"},
-        dir_->str());
-    if (!hub_->WaitUntilReady()) {
-      *setup_error_ = "iothubd did not start on " + address + ":443: " + hub_->err();
-    }
+    hub_ = new Port443Hub();
+    *setup_error_ = hub_->Start(dir_->str(), {"--feedback-batch-interval-ms", "500"});
   }
 
   static void TearDownTestSuite() {
-    if (hub_ != nullptr) {
-      hub_->Signal(SIGTERM);
-      EXPECT_EQ(hub_->WaitForExit(10s), std::optional<int>(0)) << hub_->err();
+    if (hub_ != nullptr && setup_error_->empty()) {
+      EXPECT_EQ(hub_->Stop(), "");
     }
     delete hub_;
-    delete data_;
     delete dir_;
     delete setup_error_;
   }
@@ -161,15 +74,16 @@ class SeedHttpTest : public ::testing::Test {
   void SetUp() override { ASSERT_EQ(*setup_error_, "") << "cannot run the walk-through"; }
 
   // `iothub --data-dir <data> args...`, started in the background.
-  static std::unique_ptr<Child> StartCli(std::vector<std::string> args, const std::string& name) {
-    args.insert(args.begin(), {CliPath(), "--data-dir", *data_});
-    return std::make_unique<Child>(std::move(args), dir_->str(), name);
+  static std::unique_ptr<ChildProcess> StartCli(std::vector<std::string> args,
+                                                const std::string& name) {
+    args.insert(args.begin(), {CliPath(), "--data-dir", hub_->data()});
+    return std::make_unique<ChildProcess>(std::move(args), dir_->str() + "/" + name);
   }
 
   // Runs the CLI to completion (at most 30 s); fails the test unless it exits 0. Returns stdout.
   static std::string RunCli(std::vector<std::string> args, const std::string& name) {
     auto cli = StartCli(std::move(args), name);
-    std::optional<int> status = cli->Wait(30s);
+    std::optional<int> status = cli->WaitForExit(30s);
     EXPECT_EQ(status, std::optional<int>(0)) << name << ": " << cli->out() << cli->err();
     return cli->out();
   }
@@ -178,13 +92,11 @@ class SeedHttpTest : public ::testing::Test {
   // it with `action`. Returns its JSON output.
   static json RunDevice(const std::string& connection_string, const std::string& action,
                         const std::string& name) {
-    Child node({"env", "NODE_EXTRA_CA_CERTS=" + *data_ + "/tls/ca.pem", "node",
-                (CompatDir() / "seed_http_device.js").string(), connection_string, action, "30000"},
-               dir_->str(), name);
-    std::optional<int> status = node.Wait(40s);
-    EXPECT_EQ(status, std::optional<int>(0)) << node.out() << node.err();
-    json out = json::parse(node.out(), nullptr, false);
-    return out.is_object() ? out : json{{"ok", false}, {"unparsable", node.out() + node.err()}};
+    NodeRun node = RunNodeScript("seed_http_device.js", {connection_string, action, "30000"},
+                                 hub_->ca(), dir_->str() + "/" + name, 40s);
+    EXPECT_EQ(node.exit, std::optional<int>(0)) << node.out << node.err;
+    return node.json.is_object() ? node.json
+                                 : json{{"ok", false}, {"unparsable", node.out + node.err}};
   }
 
   // The device's connection string as `iothub device connection-string` prints it.
@@ -195,8 +107,7 @@ class SeedHttpTest : public ::testing::Test {
   }
 
   static inline TempDir* dir_ = nullptr;
-  static inline std::string* data_ = nullptr;
-  static inline HubProcess* hub_ = nullptr;
+  static inline Port443Hub* hub_ = nullptr;
   static inline std::string* setup_error_ = nullptr;
 };
 
@@ -215,7 +126,7 @@ TEST_F(SeedHttpTest, CompletedMessageYieldsSuccessFeedback) {
   EXPECT_EQ(device["data"], "hello") << device;
   EXPECT_EQ(device["result"], "MessageCompleted") << device;
 
-  std::optional<int> status = send->Wait(30s);
+  std::optional<int> status = send->WaitForExit(30s);
   ASSERT_EQ(status, std::optional<int>(0)) << send->out() << send->err();
   std::string out = send->out();
   // "Sent message m1 to d1 (...)" then "Feedback: <time>  Success  device d1  message m1".
@@ -241,7 +152,7 @@ TEST_F(SeedHttpTest, RejectedMessageYieldsRejectedFeedbackAndExitCode) {
   EXPECT_EQ(device["data"], "refuse me") << device;
   EXPECT_EQ(device["result"], "MessageRejected") << device;
 
-  std::optional<int> status = send->Wait(30s);
+  std::optional<int> status = send->WaitForExit(30s);
   ASSERT_EQ(status, std::optional<int>(kExitNegativeFeedback)) << send->out() << send->err();
   json printed = json::parse(send->out(), nullptr, false);
   ASSERT_TRUE(printed.is_object()) << send->out();

@@ -4,24 +4,20 @@
 // feedback and telemetry. The device side of the C2D and telemetry cases is curl with a device
 // token. Cases whose REST resource the hub does not serve yet (404 ResourceNotFound) skip.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "base/clock.h"
 #include "core/auth/sas_token.h"
+#include "tests/integration/https_fixture.h"
 #include "tests/integration/hub_process.h"
-#include "tests/testing/temp_dir.h"
-
-extern char** environ;
 
 namespace iothub::testing {
 namespace {
@@ -31,7 +27,6 @@ using Json = nlohmann::json;
 
 #ifdef IOTHUB_CLI_PATH
 
-constexpr char kHost[] = "hub.example.test";
 constexpr int kExitOk = 0, kExitConfig = 3, kExitConnection = 4, kExitUnauthorized = 5,
               kExitNotFound = 6, kExitConflict = 7, kExitRejected = 8, kExitNegativeFeedback = 11;
 
@@ -41,102 +36,30 @@ struct CliResult {
   std::string err;
 };
 
-// One run of the CLI, its output captured to files. The destructor kills it if still running.
-class CliProcess {
+// `dir`/cli-N: where the Nth run of the CLI keeps its output.
+std::string NextCapturePrefix(const std::string& dir) {
+  static int counter = 0;
+  return dir + "/cli-" + std::to_string(++counter);
+}
+
+std::vector<std::string> WithCli(std::vector<std::string> args) {
+  args.insert(args.begin(), IOTHUB_CLI_PATH);
+  return args;
+}
+
+// One run of the CLI, its output captured to files under `dir`. The destructor kills it if still
+// running.
+class CliProcess : public ChildProcess {
  public:
   // `env`: NAME=VALUE entries replacing the test's own IOTHUB_CONNECTION_STRING (always removed).
   CliProcess(std::vector<std::string> args, const std::vector<std::string>& env,
-             const std::string& dir) {
-    static int counter = 0;
-    std::string base = dir + "/cli-" + std::to_string(++counter);
-    out_path_ = base + ".out";
-    err_path_ = base + ".err";
-    args.insert(args.begin(), IOTHUB_CLI_PATH);
-    std::vector<char*> argv;
-    argv.reserve(args.size() + 1);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> vars = env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::string_view(*e).rfind("IOTHUB_CONNECTION_STRING=", 0) != 0) vars.push_back(*e);
-    }
-    std::vector<char*> envp;
-    envp.reserve(vars.size() + 1);
-    for (auto& v : vars) envp.push_back(v.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    started_ = posix_spawn(&pid_, IOTHUB_CLI_PATH, &actions, &attr, argv.data(), envp.data()) == 0;
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-  }
+             const std::string& dir)
+      : ChildProcess(WithCli(std::move(args)), NextCapturePrefix(dir),
+                     {.set = env, .unset = {"IOTHUB_CONNECTION_STRING"}}) {}
 
-  ~CliProcess() {
-    if (started_ && !exit_) {
-      ::kill(pid_, SIGKILL);
-      int wstatus;
-      ::waitpid(pid_, &wstatus, 0);
-    }
-  }
-
-  CliProcess(const CliProcess&) = delete;
-  CliProcess& operator=(const CliProcess&) = delete;
-
-  // The result once it exited; exit -1 (and the process killed) when still running after `limit`.
+  // The result once it exited; exit -1 when still running after `limit`.
   CliResult Wait(std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (started_ && !exit_) {
-      int wstatus;
-      if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-        exit_ = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(10ms);  // polling a child process
-    }
-    return {.exit = exit_.value_or(-1), .out = ReadFile(out_path_), .err = ReadFile(err_path_)};
-  }
-
-  void Signal(int signal) { ::kill(pid_, signal); }
-  std::string out() const { return ReadFile(out_path_); }
-
- private:
-  pid_t pid_ = -1;
-  bool started_ = false;
-  std::optional<int> exit_;
-  std::string out_path_;
-  std::string err_path_;
-};
-
-struct CurlResult {
-  int status = 0;
-  std::string body;
-  std::string headers;
-
-  // A response header's value ("" when absent), name matched case-insensitively.
-  std::string Header(const std::string& name) const {
-    std::istringstream lines(headers);
-    std::string line;
-    while (std::getline(lines, line)) {
-      size_t colon = line.find(':');
-      if (colon == std::string::npos || colon != name.size()) continue;
-      if (strncasecmp(line.c_str(), name.c_str(), name.size()) != 0) continue;
-      std::string value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
-      return value;
-    }
-    return {};
+    return {.exit = WaitForExit(limit).value_or(-1), .out = out(), .err = err()};
   }
 };
 
@@ -149,30 +72,12 @@ bool NotServed(const CliResult& r) {
     GTEST_SKIP() << "the hub does not serve this resource yet: " << (result).err; \
   }
 
-class CliTest : public ::testing::Test {
+// The hub of https_fixture.h, with feedback batched after 50 ms instead of 15 s.
+class CliTest : public HttpsTest {
  protected:
-  void SetUp() override {
-    address_ = RandomLoopbackAddress();
-    port_ = FreePort(address_);
-    hub_ = std::make_unique<HubProcess>(
-        std::vector<std::string>{"--data-dir", data(), "--hostname", kHost, "--bind", address_,
-                                 "--mqtt-port", "0", "--amqp-port", "0", "--https-port",
-                                 std::to_string(port_), "--shards", "2",
-                                 "--feedback-batch-interval-ms", "50"},
-        dir_.str());
-    ASSERT_TRUE(hub_->WaitUntilReady()) << hub_->err();
-    auto strings = Json::parse(ReadFile(data() + "/connection-strings.json"));
-    owner_ = strings.at("iothubowner").get<std::string>();
+  std::vector<std::string> ExtraArgs() const override {
+    return {"--feedback-batch-interval-ms", "50"};
   }
-
-  void TearDown() override {
-    if (!hub_) return;
-    hub_->Signal(SIGTERM);
-    EXPECT_EQ(hub_->WaitForExit(5s), std::optional<int>(0)) << hub_->err();
-  }
-
-  std::string data() const { return dir_.str() + "/data"; }
-  std::string where() const { return address_ + ":" + std::to_string(port_); }
 
   // iothub --data-dir DATA --host ADDRESS:PORT args...
   CliResult Cli(std::vector<std::string> args) {
@@ -200,26 +105,13 @@ class CliTest : public ::testing::Test {
                         const std::string& extra_header = {}) {
     std::string token = core::auth::CreateSasToken(std::string(kHost) + "/devices/" + id, key,
                                                    SystemClock::Instance().Now() + 1h);
-    std::string out = dir_.str() + "/curl-body", head = dir_.str() + "/curl-head";
-    std::ostringstream cmd;
-    cmd << "curl -sS -o " << out << " -D " << head << " -w '%{http_code}' --max-time 10 --cacert "
-        << data() << "/tls/ca.pem --resolve " << kHost << ":" << port_ << ":" << address_ << " -X "
-        << method << " 'https://" << kHost << ":" << port_ << path
-        << (path.find('?') == std::string::npos ? '?' : '&')
-        << "api-version=2021-04-12' -H 'Authorization: " << token << "'";
-    if (!extra_header.empty()) cmd << " -H '" << extra_header << "'";
-    if (!body.empty() || method == "POST") cmd << " --data-binary '" << body << "'";
-    CurlResult result;
-    FILE* pipe = popen((cmd.str() + " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buf[256];
-    std::string printed;
-    while (fgets(buf, sizeof buf, pipe) != nullptr) printed += buf;
-    pclose(pipe);
-    result.status = std::atoi(printed.c_str());
-    result.body = ReadFile(out);
-    result.headers = ReadFile(head);
-    return result;
+    std::ostringstream args;
+    args << "-X " << method << " '" << BaseUrl() << path
+         << (path.find('?') == std::string::npos ? '?' : '&')
+         << "api-version=2021-04-12' -H 'Authorization: " << token << "'";
+    if (!extra_header.empty()) args << " -H '" << extra_header << "'";
+    if (!body.empty() || method == "POST") args << " --data-binary '" << body << "'";
+    return RunCurl(args.str());
   }
 
   // The device's next C2D message (waits up to 10 s); status 0 when none came.
@@ -239,12 +131,6 @@ class CliTest : public ::testing::Test {
     if (etag.size() >= 2 && etag.front() == '"') etag = etag.substr(1, etag.size() - 2);
     return etag;
   }
-
-  TempDir dir_;
-  std::string address_;
-  uint16_t port_ = 0;
-  std::unique_ptr<HubProcess> hub_;
-  std::string owner_;
 };
 
 TEST_F(CliTest, DeviceLifecycle) {

@@ -9,9 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include "base/check.h"
 #include "base/crypto.h"
@@ -25,6 +28,11 @@ using namespace std::chrono_literals;
 
 int StatusOf(int wstatus) {
   return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+std::vector<std::string> WithProgram(std::string program, std::vector<std::string> args) {
+  args.insert(args.begin(), std::move(program));
+  return args;
 }
 
 }  // namespace
@@ -51,12 +59,29 @@ uint16_t FreePort(const std::string& address) {
   return ntohs(addr.sin_port);
 }
 
-HubProcess::HubProcess(std::vector<std::string> args, const std::string& capture_dir)
-    : out_path_(capture_dir + "/stdout.txt"), err_path_(capture_dir + "/stderr.txt") {
-  args.insert(args.begin(), IOTHUBD_PATH);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
+ChildProcess::ChildProcess(std::vector<std::string> argv, const std::string& capture_prefix,
+                           const ChildEnvironment& environment)
+    : out_path_(capture_prefix + ".out"), err_path_(capture_prefix + ".err") {
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<std::string> vars = environment.set;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view var(*e);
+    std::string_view name = var.substr(0, var.find('='));
+    auto named = [name](const std::string& entry) {
+      return std::string_view(entry).substr(0, entry.find('=')) == name;
+    };
+    if (std::none_of(environment.set.begin(), environment.set.end(), named) &&
+        std::none_of(environment.unset.begin(), environment.unset.end(), named)) {
+      vars.emplace_back(var);
+    }
+  }
+  std::vector<char*> envp;
+  envp.reserve(vars.size() + 1);
+  for (auto& v : vars) envp.push_back(v.data());
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
@@ -70,21 +95,26 @@ HubProcess::HubProcess(std::vector<std::string> args, const std::string& capture
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  int rc = posix_spawn(&pid_, IOTHUBD_PATH, &actions, &attr, argv.data(), environ);
+  pid_t pid = -1;
+  int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
-  HUB_CHECK(rc == 0);
+  if (rc == 0) {
+    pid_ = pid;
+  } else {
+    exit_status_ = 127;
+  }
 }
 
-HubProcess::~HubProcess() {
-  if (!exit_status_) {
+ChildProcess::~ChildProcess() {
+  if (started() && !exit_status_) {
     ::kill(pid_, SIGKILL);
     int wstatus;
     ::waitpid(pid_, &wstatus, 0);
   }
 }
 
-bool HubProcess::WaitForStdout(const std::string& text, std::chrono::milliseconds limit) {
+bool ChildProcess::WaitForStdout(const std::string& text, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (out().find(text) != std::string::npos) return true;
@@ -94,9 +124,11 @@ bool HubProcess::WaitForStdout(const std::string& text, std::chrono::millisecond
   return false;
 }
 
-void HubProcess::Signal(int signal) { ::kill(pid_, signal); }
+void ChildProcess::Signal(int signal) {
+  if (started() && !exit_status_) ::kill(pid_, signal);
+}
 
-std::optional<int> HubProcess::WaitForExit(std::chrono::milliseconds limit) {
+std::optional<int> ChildProcess::WaitForExit(std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!exit_status_) {
     int wstatus;
@@ -106,13 +138,18 @@ std::optional<int> HubProcess::WaitForExit(std::chrono::milliseconds limit) {
       break;
     }
     if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(10ms);  // polling a child process, not waiting on a timer
   }
   return exit_status_;
 }
 
-std::string HubProcess::out() const { return ReadFile(out_path_); }
-std::string HubProcess::err() const { return ReadFile(err_path_); }
+std::string ChildProcess::out() const { return ReadFile(out_path_); }
+std::string ChildProcess::err() const { return ReadFile(err_path_); }
+
+HubProcess::HubProcess(std::vector<std::string> args, const std::string& capture_dir)
+    : ChildProcess(WithProgram(IOTHUBD_PATH, std::move(args)), capture_dir + "/iothubd") {
+  HUB_CHECK(started());
+}
 
 int RunHub(std::vector<std::string> args, const std::string& capture_dir, std::string* out,
            std::string* err) {
