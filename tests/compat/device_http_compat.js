@@ -24,6 +24,7 @@ const { Client, Message } = require('azure-iot-device');
 const { Http } = require('azure-iot-device-http');
 const iothub = require('azure-iothub');
 const { SharedAccessSignature } = require('azure-iothub/dist/common-core/shared_access_signature');
+const { describeError, printResults, stepRecorder } = require('./common');
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const owner = iothub.ConnectionString.parse(config.owner);
@@ -33,26 +34,8 @@ const results = {};
 const DEVICE = 'http-dev-1';
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function describeError(err) {
-  return {
-    ok: false,
-    error: err && err.constructor ? err.constructor.name : String(err),
-    message: err && err.message,
-    status: err && err.response ? err.response.statusCode : null,
-  };
-}
-
-// Runs `fn` and stores its summary (or the error's) under `name`.
-// `ms`: how long the step took, for whoever wonders why the test is slow.
-async function step(name, fn) {
-  const start = Date.now();
-  try {
-    results[name] = Object.assign({ ok: true }, await fn());
-  } catch (err) {
-    results[name] = describeError(err);
-  }
-  results[name].ms = Date.now() - start;
-}
+// `await step(name, fn)`: runs one step and records its outcome under `name` (common.js).
+const step = stepRecorder(results);
 
 // One REST call with the iothubowner policy: {status, headers, text, json}.
 function rest(method, path, headers, body) {
@@ -339,10 +322,6 @@ async function main() {
   await client.close();
   await authSteps(primaryKey);
 
-  process.stdout.write(JSON.stringify(results) + '\n');
 }
 
-main().catch((err) => {
-  process.stdout.write(JSON.stringify({ fatal: describeError(err), partial: results }) + '\n');
-  process.exitCode = 1;
-});
+printResults(main, results);

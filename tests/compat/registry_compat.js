@@ -20,28 +20,13 @@ const iothub = require('azure-iothub');
 const { RestApiClient } = require('azure-iothub/dist/common-http/rest_api_client');
 const { SharedAccessSignature } = require('azure-iothub/dist/common-core/shared_access_signature');
 const { ConnectionString } = require('azure-iothub');
+const { printResults, stepRecorder } = require('./common');
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const results = {};
 
-function describeError(err) {
-  return {
-    ok: false,
-    error: err && err.constructor ? err.constructor.name : String(err),
-    name: err && err.name,
-    message: err && err.message,
-    status: err && err.response ? err.response.statusCode : null,
-  };
-}
-
-// Runs `fn` and stores its summary (or the error's) under `name`.
-async function step(name, fn) {
-  try {
-    results[name] = Object.assign({ ok: true }, await fn());
-  } catch (err) {
-    results[name] = describeError(err);
-  }
-}
+// `await step(name, fn)`: runs one step and records its outcome under `name` (common.js).
+const step = stepRecorder(results);
 
 // The SDK's REST client with the credentials Registry.fromConnectionString would use.
 function restClient(connectionString) {
@@ -237,10 +222,6 @@ async function main() {
     return {};
   });
 
-  process.stdout.write(JSON.stringify(results) + '\n');
 }
 
-main().catch((err) => {
-  process.stdout.write(JSON.stringify({ fatal: describeError(err) }) + '\n');
-  process.exitCode = 1;
-});
+printResults(main, results);

@@ -12,18 +12,11 @@
 
 const { Client } = require('azure-iot-device');
 const { Http } = require('azure-iot-device-http');
+const { describeError } = require('./common');
 
 const [connectionString, action, timeoutArg] = process.argv.slice(2);
 const timeoutMs = Number(timeoutArg || 30000);
 
-function describeError(err) {
-  return {
-    ok: false,
-    error: err && err.constructor ? err.constructor.name : String(err),
-    message: err && err.message,
-    status: err && err.response ? err.response.statusCode : null,
-  };
-}
 
 async function main() {
   if (action !== 'complete' && action !== 'reject') throw new Error('action: complete|reject');
