@@ -10,19 +10,32 @@ function(iothub_library name)
   target_link_libraries(${name} PUBLIC ${ARGN})
 endfunction()
 
-# iothub_tests(NAME DEPS...): one GoogleTest binary from every *_test.cc in the current folder, each
-# test registered with ctest.
+# iothub_tests(NAME DEPS... [WHOLE_SUITES SUITE...]): one GoogleTest binary from every *_test.cc in
+# the current folder, each test registered with ctest. A suite named in WHOLE_SUITES is registered
+# as one ctest test instead (ctest runs each entry as its own process, and such suites share one
+# expensive set-up, e.g. a hub and a Node SDK run, across their cases).
 function(iothub_tests name)
   if(NOT IOTHUB_BUILD_TESTS)
     return()
   endif()
+  cmake_parse_arguments(T "" "" "WHOLE_SUITES" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
   if(NOT srcs)
     return()
   endif()
   add_executable(${name} ${srcs})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR})
-  target_link_libraries(${name} PRIVATE ${ARGN} GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+  target_link_libraries(${name} PRIVATE ${T_UNPARSED_ARGUMENTS} GTest::gmock GTest::gtest_main)
+  set(filter "")
+  if(T_WHOLE_SUITES)
+    list(TRANSFORM T_WHOLE_SUITES APPEND ".*" OUTPUT_VARIABLE patterns)
+    list(JOIN patterns ":" joined)
+    set(filter TEST_FILTER "-${joined}")
+  endif()
+  gtest_discover_tests(${name} ${filter} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
                        PROPERTIES TIMEOUT 300)
+  foreach(suite IN LISTS T_WHOLE_SUITES)
+    add_test(NAME ${suite} COMMAND ${name} --gtest_filter=${suite}.*)
+    set_tests_properties(${suite} PROPERTIES TIMEOUT 300)
+  endforeach()
 endfunction()
