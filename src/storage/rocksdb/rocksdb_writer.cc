@@ -133,8 +133,8 @@ void RocksDbStore::ProcessGroup(std::vector<Request>& requests) {
       auto started = std::chrono::steady_clock::now();
       group_status = FromRocks(db_->Write(write_options, batch), "write");
       (sync ? synced_write_seconds : unsynced_write_seconds)
-          .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                       .count());
+          .Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (group_status.ok()) {
         ++write_groups_;
         if (sync) ++syncs_;
