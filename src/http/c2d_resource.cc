@@ -46,7 +46,7 @@ void SendC2d(core::Hub& hub, const Request& request, const RouteParams& params, 
                                "MessageTooLarge")));
   }
   core::Message message;
-  Status parsed = MessageFromHeaders(request.headers, &message);
+  Status parsed = MessageFromHeaders(request.headers, &message, /*http_body_headers=*/true);
   if (!parsed.ok()) return respond(ErrorResponse(parsed));
   // The hub addresses the message; a sender cannot aim it elsewhere.
   message.to.clear();

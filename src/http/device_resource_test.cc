@@ -103,6 +103,12 @@ TEST_F(DeviceResourceTest, SendKeepsAToTheSenderSet) {
   EXPECT_EQ(Telemetry().at(0).to, "/elsewhere");
 }
 
+TEST_F(DeviceResourceTest, TheTransfersContentTypeIsNotTheMessages) {
+  // The C SDK's HTTP transport sends application/octet-stream; IoT Hub reads iothub-contenttype.
+  ASSERT_EQ(Send("x", {{"Content-Type", "application/octet-stream"}}).status, 204);
+  EXPECT_EQ(Telemetry().at(0).content_type, "");
+}
+
 TEST_F(DeviceResourceTest, SendAcceptsAnEmptyBody) {
   ASSERT_EQ(Send("").status, 204);
   EXPECT_EQ(Telemetry().at(0).body, "");

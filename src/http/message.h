@@ -56,7 +56,7 @@ class BodyStream {
   virtual std::string Heartbeat() const { return {}; }
   // The session is ending (client gone, write failed, server stopping): stop producing and release
   // what the stream holds. Once Cancel returns, a pending `next` must not be called. Called at most
-  // once, on the session's thread.
+  // once, from any thread (the session's, or the one destroying its loop at shutdown).
   virtual void Cancel() = 0;
 };
 

@@ -53,7 +53,7 @@ const std::string* Find(const Headers& headers, std::string_view name) {
 
 }  // namespace
 
-Status MessageFromHeaders(const Headers& headers, core::Message* out) {
+Status MessageFromHeaders(const Headers& headers, core::Message* out, bool http_body_headers) {
   for (const auto& [name, value] : headers) {
     std::string_view n = name;
     if (StartsWithIgnoreCase(n, kAppPrefix)) {
@@ -69,12 +69,12 @@ Status MessageFromHeaders(const Headers& headers, core::Message* out) {
   if (const std::string* v = Find(headers, "IoTHub-UserId")) out->user_id = *v;
   if (const std::string* v = Find(headers, "iothub-contenttype")) {
     out->content_type = *v;
-  } else if (const std::string* ct = Find(headers, "Content-Type")) {
+  } else if (const std::string* ct = Find(headers, "Content-Type"); ct && http_body_headers) {
     out->content_type = *ct;
   }
   if (const std::string* v = Find(headers, "iothub-contentencoding")) {
     out->content_encoding = *v;
-  } else if (const std::string* ce = Find(headers, "Content-Encoding")) {
+  } else if (const std::string* ce = Find(headers, "Content-Encoding"); ce && http_body_headers) {
     out->content_encoding = *ce;
   }
   if (const std::string* v = Find(headers, "IoTHub-Expiry"); v != nullptr && !v->empty()) {

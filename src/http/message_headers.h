@@ -14,12 +14,19 @@ namespace iothub::http {
 // must stay "50%"). A bare `dt-subject` header is the application property "dt-subject" (the
 // Node SDK sends that one property without the prefix). IoTHub-MessageId, IoTHub-CorrelationId,
 // IoTHub-To, IoTHub-UserId, IoTHub-Expiry (ISO 8601), IoTHub-Ack (none|positive|negative|full),
-// content type and encoding (`iothub-contenttype` / `iothub-contentencoding` as the Node SDK
-// sends them, else Content-Type / Content-Encoding). Header names match case-insensitively; the
-// property name keeps the case it was sent in. Fields without a header are left as they were.
+// content type and encoding (`iothub-contenttype` / `iothub-contentencoding` as the SDKs send
+// them; with `http_body_headers`, else the HTTP Content-Type / Content-Encoding). Header names
+// match case-insensitively; the property name keeps the case it was sent in. Fields without a
+// header are left as they were.
+//
+// `http_body_headers`: whether the HTTP Content-Type / Content-Encoding also describe the message.
+// False for device events: the SDKs' HTTP transports set Content-Type for the transfer (e.g.
+// application/octet-stream), not as the message's property, which IoT Hub takes only from
+// iothub-contenttype. True for the C2D send extension, where a curl user's Content-Type is meant.
 // InvalidArgument (naming the header, reason ArgumentInvalid) for a bad expiry or ack value.
 // Pure function: any thread.
-Status MessageFromHeaders(const Headers& headers, core::Message* out);
+Status MessageFromHeaders(const Headers& headers, core::Message* out,
+                          bool http_body_headers = false);
 
 // Response side (devicebound): iothub-messageid, iothub-correlationid, iothub-to, iothub-userid,
 // iothub-expiry and iothub-enqueuedtime (ISO 8601), iothub-sequencenumber (when non-zero),

@@ -65,19 +65,25 @@ TEST(MessageFromHeadersTest, HeaderNamesMatchCaseInsensitively) {
   EXPECT_TRUE(m.expiry.has_value());
 }
 
-TEST(MessageFromHeadersTest, PlainContentHeadersAreTheFallback) {
+TEST(MessageFromHeadersTest, PlainContentHeadersAreTheFallbackOnlyWhenAsked) {
   core::Message m;
-  ASSERT_TRUE(
-      MessageFromHeaders({{"Content-Type", "text/plain"}, {"Content-Encoding", "gzip"}}, &m).ok());
+  ASSERT_TRUE(MessageFromHeaders({{"Content-Type", "text/plain"}, {"Content-Encoding", "gzip"}}, &m,
+                                 /*http_body_headers=*/true)
+                  .ok());
   EXPECT_EQ(m.content_type, "text/plain");
   EXPECT_EQ(m.content_encoding, "gzip");
+
+  // Device events: the transfer's Content-Type is not the message's.
+  core::Message event;
+  ASSERT_TRUE(MessageFromHeaders({{"Content-Type", "application/octet-stream"}}, &event).ok());
+  EXPECT_EQ(event.content_type, "");
 
   core::Message n;
   ASSERT_TRUE(MessageFromHeaders({{"Content-Type", "text/plain"},
                                   {"iothub-contenttype", "application/json"},
                                   {"iothub-contentencoding", "utf-8"},
                                   {"Content-Encoding", "gzip"}},
-                                 &n)
+                                 &n, /*http_body_headers=*/true)
                   .ok());
   EXPECT_EQ(n.content_type, "application/json");
   EXPECT_EQ(n.content_encoding, "utf-8");

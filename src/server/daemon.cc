@@ -104,11 +104,12 @@ void Daemon::Stop() {
     HUB_LOG_INFO("server", "store closed");
   }
   hub_metrics_.reset();
-  blocking_.reset();
   // Destroying the loops destroys the sessions suspended in them; a session following telemetry
-  // unsubscribes from the hub then, so the hub goes after the shards.
+  // releases its stream then, which refers to the hub and the (stopped) handler pool, so both go
+  // after the shards.
   shards_.reset();
   router_.reset();
+  blocking_.reset();
   hub_.reset();
   store_.reset();
 }
