@@ -16,6 +16,7 @@
 
 #include "base/metrics.h"
 #include "http/errors.h"
+#include "http/loopback_session_test.h"
 #include "http/session.h"
 #include "net/listener.h"
 #include "net/shards.h"
@@ -82,21 +83,10 @@ class TestStream final : public BodyStream {
   bool cancelled_ = false;
 };
 
-class SessionAsyncTest : public ::testing::Test {
+class SessionAsyncTest : public LoopbackSessionTest {
  protected:
   void Serve(std::shared_ptr<const Router> router, SessionOptions options = {}) {
-    auto listener = net::Listener::Bind(pool_, {.name = "http", .address = "127.0.0.1", .port = 0},
-                                        HttpAcceptHandler(std::move(router), options));
-    ASSERT_TRUE(listener.has_value()) << listener.error().ToString();
-    listener_ = std::move(*listener);
-  }
-  tcp::socket Connect() {
-    tcp::socket socket(client_io_);
-    socket.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
-    return socket;
-  }
-  static void Send(tcp::socket& socket, std::string_view bytes) {
-    asio::write(socket, asio::buffer(bytes.data(), bytes.size()));
+    Listen(std::move(router), options);
   }
   // Reads until `text` has arrived (true) or the connection ends (false).
   bool ReadUntil(tcp::socket& socket, std::string_view text) {
@@ -110,9 +100,6 @@ class SessionAsyncTest : public ::testing::Test {
     return true;
   }
 
-  net::ShardPool pool_{1};
-  std::unique_ptr<net::Listener> listener_;
-  asio::io_context client_io_;
   std::string received_;
 };
 

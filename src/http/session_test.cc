@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http/loopback_session_test.h"
 #include "http/test_certificate.h"
 #include "net/listener.h"
 #include "net/shards.h"
@@ -51,23 +52,10 @@ std::shared_ptr<const Router> EchoRouter(std::atomic<std::thread::id>* handler_t
   return router;
 }
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public LoopbackSessionTest {
  protected:
   void Serve(SessionOptions options, std::shared_ptr<const Router> router = EchoRouter()) {
-    auto listener = net::Listener::Bind(pool_, {.name = "http", .address = "127.0.0.1", .port = 0},
-                                        HttpAcceptHandler(std::move(router), options));
-    ASSERT_TRUE(listener.has_value()) << listener.error().ToString();
-    listener_ = std::move(*listener);
-  }
-
-  tcp::socket Connect() {
-    tcp::socket socket(client_io_);
-    socket.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
-    return socket;
-  }
-
-  static void Send(tcp::socket& socket, std::string_view bytes) {
-    asio::write(socket, asio::buffer(bytes.data(), bytes.size()));
+    Listen(std::move(router), options);
   }
 
   // Reads one response; a default-constructed one (result 0) on error.
@@ -94,9 +82,6 @@ class SessionTest : public ::testing::Test {
     return m.substr(0, m.find(';'));
   }
 
-  net::ShardPool pool_{1};
-  std::unique_ptr<net::Listener> listener_;
-  asio::io_context client_io_;
   beast::flat_buffer buffer_;
 };
 
