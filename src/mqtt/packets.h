@@ -29,6 +29,7 @@ struct Will {
   std::string message;  // binary
   uint8_t qos = 0;
   bool retain = false;
+  friend bool operator==(const Will&, const Will&) = default;
 };
 
 struct Connect {
@@ -41,7 +42,6 @@ struct Connect {
   std::optional<std::string> user_name;
   std::optional<std::string> password;  // binary
   friend bool operator==(const Connect&, const Connect&) = default;
-  friend bool operator==(const Will&, const Will&) = default;
 };
 
 struct Connack {
