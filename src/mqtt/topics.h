@@ -25,8 +25,12 @@ std::string DeviceboundFilter(std::string_view device_id);
 // `dt-subject`; other unknown `$.` keys are kept as properties under their decoded name). Keys and
 // values are percent-decoded (%XX only: `+` stays `+`); keys may come encoded (`%24.mid`) or raw.
 // A key without `=` gets an empty value; empty keys (`&&`, a trailing `&` or `/`) are skipped.
+// A pair splits at its first `=` (later ones stay in the value). One `/` ending the bag is dropped
+// (module output events end so); any other raw `/` is part of a key or value. Duplicate keys: the
+// later one replaces (Message::SetProperty); an empty `$.exp` means no expiry. The device id is
+// compared exactly (case-sensitive, raw: the SDKs put it in the topic unencoded).
 // Errors: InvalidArgument "ArgumentInvalid" for another device's or a foreign topic, a malformed
-// percent escape, or a bad expiry. Does not touch the body.
+// percent escape, or a bad expiry; `*message` is then left unchanged. Does not touch the body.
 Status DecodeEventsTopic(std::string_view device_id, std::string_view topic,
                          core::Message* message);
 
@@ -38,6 +42,12 @@ Status DecodeEventsTopic(std::string_view device_id, std::string_view topic,
 // properties in order; empty system fields are left out. Keys and values are percent-encoded:
 // everything but `A-Z a-z 0-9 - _ . ~` (so `$` as %24, as IoT Hub does, and `/ = & + %` and space
 // always: the SDKs split the bag on `/`, `&` and `=`).
+// Left out, because the Node SDK would misread them or lose the whole message: a field, key or
+// value that is not valid UTF-8 (its decodeURIComponent throws; an invalid `to` falls back to the
+// default), application properties with an empty key, named like a system key (`$.mid`, `$.cid`,
+// `$.uid`, `$.to`, `$.ct`, `$.ce`, `$.exp`: the SDK would take them for the system property), or
+// named `iothub-ack` when the ack is sent. `$.exp` is FormatIso8601's form. The result is not
+// bounded: a caller must check it against MQTT's 65,535-byte topic limit.
 std::string DeviceboundTopic(std::string_view device_id, const core::Message& message);
 
 // Percent-encodes `text` as above.
