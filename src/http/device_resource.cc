@@ -33,12 +33,6 @@ Result<core::auth::Principal> AuthorizeAndTouch(core::Hub& hub, const Request& r
 
 // The `iothub-connection-auth-method` IoT Hub stamps on telemetry: scope "device" for a device's
 // own key, "hub" for a shared access policy.
-std::string AuthMethodJson(const core::auth::Principal& principal) {
-  return principal.kind == core::auth::Principal::Kind::kDevice
-             ? R"({"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null})"
-             : R"({"scope":"hub","type":"sas","issuer":"iothub","acceptingIpFilterRule":null})";
-}
-
 bool IsBatch(const Request& request) {
   std::string_view type = request.Header("Content-Type").value_or("");
   type = type.substr(0, type.find(';'));  // media type parameters (charset) do not matter
@@ -130,7 +124,7 @@ void SendEvents(core::Hub& hub, const Request& request, std::string id, Responde
   if (!generation) {  // deleted since it authenticated
     return respond(ErrorResponse(NotFound("device '" + id + "' not found", "DeviceNotFound")));
   }
-  core::AppendContext context{.auth_method = AuthMethodJson(*principal),
+  core::AppendContext context{.auth_method = core::auth::AuthMethodJson(*principal),
                               .generation_id = std::move(*generation)};
   if (IsBatch(request)) {
     auto messages = ParseBatch(request.body);

@@ -8,6 +8,12 @@
 
 namespace iothub::core::auth {
 
+std::string AuthMethodJson(const Principal& principal) {
+  return principal.kind == Principal::Kind::kDevice
+             ? R"({"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null})"
+             : R"({"scope":"hub","type":"sas","issuer":"iothub","acceptingIpFilterRule":null})";
+}
+
 namespace {
 
 constexpr char kUnauthorized[] = "IotHubUnauthorizedAccess";

@@ -38,6 +38,10 @@ struct Principal {
   Timestamp expiry;         // the token's se
 };
 
+// How `principal` authenticated, as IoT Hub stamps it on telemetry (iothub-connection-auth-method):
+// {"scope":"device"|"hub","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}.
+std::string AuthMethodJson(const Principal& principal);
+
 // Turns SAS tokens into principals and answers "may principal P do X on resource R".
 //
 // Thread-safe and stateless beyond its construction arguments: any thread may call any method.
