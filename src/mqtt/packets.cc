@@ -127,7 +127,7 @@ class Reader {
 
   bool ExpectEnd(const char* packet) {
     if (ok_ && remaining() != 0) {
-      Fail(std::string(packet) + " with " + std::to_string(remaining()) + " trailing bytes");
+      Fail(std::string(packet) + " with trailing bytes (" + std::to_string(remaining()) + ")");
     }
     return ok_;
   }
