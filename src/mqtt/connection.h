@@ -1,0 +1,129 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/clock.h"
+#include "core/auth/authenticator.h"
+#include "core/message.h"
+#include "mqtt/packets.h"
+
+namespace iothub::mqtt {
+
+class Endpoint;
+
+// Where a Connection's bytes go: a net::ByteStream in the daemon, a recorder in tests. Called on
+// the connection's shard only.
+class ConnectionOutput {
+ public:
+  virtual ~ConnectionOutput() = default;
+  virtual void Write(std::string_view bytes) = 0;
+  virtual void PauseReading() = 0;
+  virtual void ResumeReading() = 0;
+  // Writes what is queued, then closes; the transport calls Connection::OnClosed afterwards.
+  virtual void Close() = 0;
+};
+
+// One MQTT connection of a device, sans-I/O: bytes in (OnData), bytes out (ConnectionOutput),
+// time in (OnTimer). It decodes packets, authenticates CONNECT (PROTOCOL.md, "MQTT 3.1.1
+// (devices)"), appends telemetry to the hub's log and PUBACKs once durable (in order), and hands
+// subscriptions, C2D acknowledgements and the device's attachment to the device's session on its
+// shard (DeviceSessions), which sends C2D deliveries back through Deliver().
+//
+// Refusals: protocol level other than 4 -> CONNACK 1; empty client id -> CONNACK 2; no user name
+// or password -> CONNACK 4; a user name naming another device, a bad, expired or foreign token, an
+// unknown or disabled device -> CONNACK 5; each followed by the close. Anything malformed, a
+// packet before CONNECT or a second CONNECT, QoS 2, a PUBLISH outside the device's topics, a
+// payload over the limit, a silence over 1.5 x keep-alive, no CONNECT within connect_timeout, and
+// the token's expiry close the connection. Every refusal is logged with its reason. A will on a
+// telemetry topic of the device is appended to telemetry (iothub-MessageType=Will) when the
+// connection ends without DISCONNECT, as IoT Hub does.
+//
+// Thread: the connection's shard, for every method (the Endpoint posts Deliver and Replaced
+// there). Held by shared_ptr: work it posts elsewhere keeps only a weak_ptr.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<ConnectionOutput> output,
+             std::string remote, uint64_t id, Timestamp opened);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Bytes from the client, in order, any split.
+  void OnData(std::string_view bytes);
+  // The transport is gone (the peer closed, an error, or after Close). Nothing is written after.
+  void OnClosed();
+  // Enforces the CONNECT timeout, keep-alive and token expiry at `now`.
+  void OnTimer(Timestamp now);
+
+  // An encoded packet from the device's session (a C2D PUBLISH); dropped once closed.
+  void Deliver(std::string packet);
+  // A newer connection took over the device: close.
+  void Replaced();
+
+  uint64_t id() const { return id_; }
+  size_t shard() const { return shard_; }
+  const std::string& device_id() const { return device_id_; }
+  bool connected() const { return state_ == State::kConnected; }
+  bool closed() const { return state_ == State::kClosed; }
+
+ private:
+  enum class State { kAwaitConnect, kAuthenticating, kConnected, kClosed };
+  struct PendingPublish {
+    uint16_t packet_id = 0;  // 0 for QoS 0 (nothing to acknowledge)
+    bool durable = false;
+  };
+
+  void ProcessPackets();
+  void Handle(Packet packet);
+  void HandleConnect(Connect connect);
+  void Refuse(ConnectReturnCode code, std::string_view why);
+  void AcceptWill(Will will);
+  // Appends the will (if any) to telemetry: the connection ended without DISCONNECT.
+  void PublishWill();
+  void OnAttached(bool session_present);
+  void HandlePublish(Publish publish);
+  void OnTelemetryDurable(uint64_t sequence, Status status);
+  void HandleSubscribe(Subscribe subscribe);
+  void HandleUnsubscribe(Unsubscribe unsubscribe);
+  void HandlePuback(uint16_t packet_id);
+  // Closes the connection: logs `why` (info for client faults, debug for ordinary ends), detaches
+  // the session. Idempotent.
+  void Shut(std::string_view why, bool client_fault);
+  void Write(const Packet& packet);
+  // Runs `task` on the device's shard with its DeviceSessions.
+  template <typename F>
+  void OnDeviceShard(F task);
+
+  Endpoint& endpoint_;
+  size_t shard_;
+  std::shared_ptr<ConnectionOutput> output_;
+  std::string remote_;
+  uint64_t id_;
+  State state_ = State::kAwaitConnect;
+  Decoder decoder_;
+  bool reading_paused_ = false;
+
+  Timestamp connect_deadline_;
+  Timestamp last_heard_;
+  Duration keep_alive_limit_{0};  // 1.5 x keep-alive; 0: none
+  Timestamp token_expiry_;
+
+  std::string device_id_;
+  size_t device_shard_ = 0;
+  core::auth::Principal principal_;
+  std::string auth_method_;
+  std::string generation_id_;
+  std::optional<core::Message> will_;
+
+  std::deque<PendingPublish> pending_;  // telemetry in arrival order, not yet acknowledged
+  uint64_t pending_base_ = 0;           // the sequence of pending_.front()
+  uint64_t next_sequence_ = 0;
+};
+
+}  // namespace iothub::mqtt

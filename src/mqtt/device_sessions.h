@@ -1,0 +1,112 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "core/hub/hub.h"
+#include "mqtt/options.h"
+#include "mqtt/packets.h"
+
+namespace iothub::mqtt {
+
+// How a device's session reaches the connection currently serving it. Both functions may be called
+// from the device's shard and must hand the work to the connection's own shard (post).
+struct ConnectionRef {
+  uint64_t id = 0;  // unique per connection, for telling a stale detach from the current one
+  std::function<void(std::string packet)> send;  // writes an encoded packet to the connection
+  std::function<void()> replaced;                // a newer connection took over the device
+};
+
+// The persistent MQTT sessions of the devices of one shard (MQTT 3.1.1 section 3.1.2.4): each
+// device's subscriptions and its C2D deliveries not yet acknowledged, kept across reconnects for
+// clean session 0 (the SDKs' token renewal reconnects without subscribing again), and the one
+// connection serving the device.
+//
+// C2D delivery: while a device has a connection and a devicebound subscription, up to
+// options.inflight_window messages are locked in the shard's C2dQueues and sent as PUBLISH (QoS 1,
+// or QoS 0 for a QoS 0 subscription, completed at once). PUBACK completes the message (Success
+// feedback when asked). A delivery not acknowledged when its connection goes stays in the session
+// and is sent again, with DUP, on the next connection while its lock lasts; once the lock expired
+// the queue hands the message out again as a fresh delivery.
+//
+// Sessions live in memory only: a hub restart forgets subscriptions (the SDKs subscribe again
+// after a real reconnect), while the C2D messages, being in the durable queue, are delivered again.
+//
+// Thread: shard `shard`'s executor only, for every method.
+class DeviceSessions {
+ public:
+  DeviceSessions(core::Hub& hub, size_t shard, const MqttOptions& options, const Clock& clock);
+  DeviceSessions(const DeviceSessions&) = delete;
+  DeviceSessions& operator=(const DeviceSessions&) = delete;
+
+  // `connection` now serves `device_id`. An older connection still attached is told it was
+  // replaced. With `clean_session` the previous session is discarded first (its deliveries are
+  // abandoned, so they are handed out again at once). Returns whether a session was present
+  // (CONNACK's flag). Marks the device connected in the registry. Deliveries start only with
+  // Resume(), so that the caller can send CONNACK first.
+  bool Attach(const std::string& device_id, bool clean_session, ConnectionRef connection);
+  // Sends again (DUP) the unacknowledged deliveries whose lock still holds, then delivers queued
+  // messages if the device subscribed.
+  void Resume(const std::string& device_id);
+  // Connection `connection_id` of the device is gone. Ignored unless it is the one attached. A
+  // clean session ends with its connection (deliveries abandoned); a persistent one stays.
+  void Detach(const std::string& device_id, uint64_t connection_id);
+
+  // SUBSCRIBE: the return codes, one per subscription: the granted QoS (at most 1), or
+  // kSubscribeFailure for a filter outside the device's topics or beyond max_subscriptions. A
+  // filter already held is replaced. Call Resume() after sending SUBACK.
+  std::vector<uint8_t> Subscribe(const std::string& device_id,
+                                 const std::vector<Subscription>& subscriptions);
+  // UNSUBSCRIBE: forgets the filters (unknown ones are ignored).
+  void Unsubscribe(const std::string& device_id, const std::vector<std::string>& filters);
+  // PUBACK of a C2D delivery: completes the message. Unknown packet ids are ignored (the lock ran
+  // out, or the PUBACK came twice).
+  void Puback(const std::string& device_id, uint16_t packet_id);
+
+  // The C2D queue of `device_id` gained a visible message (C2dQueues' available callback).
+  void OnAvailable(const std::string& device_id);
+
+  // For tests and metrics.
+  size_t session_count() const { return sessions_.size(); }
+  size_t inflight(const std::string& device_id) const;
+  bool attached(const std::string& device_id) const;
+
+ private:
+  struct Delivery {
+    uint16_t packet_id = 0;
+    std::string lock_token;
+    Timestamp lock_deadline;
+    std::string packet;  // the encoded PUBLISH, sent again with DUP set
+  };
+  struct Session {
+    std::vector<std::pair<std::string, uint8_t>> subscriptions;  // filter, granted QoS
+    std::optional<uint8_t> devicebound_qos;
+    std::deque<Delivery> inflight;  // in sending order
+    uint16_t next_packet_id = 1;
+    std::optional<ConnectionRef> connection;
+    bool clean = false;
+  };
+
+  void Pump(const std::string& device_id, Session& session);
+  uint16_t NextPacketId(Session& session);
+  void AbandonAll(const std::string& device_id, Session& session);
+  void DropExpired(Session& session);
+  void EraseIfIdle(const std::string& device_id);
+
+  core::Hub& hub_;
+  size_t shard_;
+  MqttOptions options_;
+  const Clock& clock_;
+  std::unordered_map<std::string, Session> sessions_;
+};
+
+}  // namespace iothub::mqtt
