@@ -23,6 +23,8 @@
 #include "http/router.h"
 #include "http/routes.h"
 #include "http/session.h"
+#include "mqtt/endpoint.h"
+#include "net/byte_stream.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
@@ -108,6 +110,7 @@ void Daemon::Stop() {
   // releases its stream then, which refers to the hub and the (stopped) handler pool, so both go
   // after the shards.
   shards_.reset();
+  mqtt_.reset();  // after its connections (in the loops), before the hub it refers to
   router_.reset();
   blocking_.reset();
   hub_.reset();
@@ -225,6 +228,14 @@ Status Daemon::StartCoreServices() {
   http::AddAllRoutes(*router, *hub_, *blocking_);
   router_ = std::move(router);
   hub_metrics_ = std::make_unique<HubMetrics>(*hub_);
+
+  // The MQTT front-end (8883, the plain development port, and WebSockets on the HTTPS listener).
+  // Its connections' CONNECT timeouts, keep-alives and token expiries are checked every second.
+  mqtt_ = std::make_unique<mqtt::Endpoint>(*hub_, SystemClock::Instance());
+  for (size_t i = 0; i < shards_->size(); ++i) {
+    timers_.push_back(std::make_unique<net::PeriodicTask>(*shards_, i, std::chrono::seconds(1),
+                                                          [this, i] { mqtt_->Tick(i); }));
+  }
   return Status::Ok();
 }
 
@@ -264,13 +275,22 @@ Status Daemon::StartListeners() {
   for (const Endpoint& endpoint : kEndpoints) {
     uint16_t port = config_.*endpoint.port;
     if (port == 0) continue;
-    // Front-ends replace NotServedYet as they land (MQTT and AMQP next).
+    // Front-ends replace NotServedYet as they land (AMQP next).
     net::AcceptHandler handler = NotServedYet(endpoint.name);
     http::SessionOptions http_options{.handler_executor = blocking_.get()};
-    if (std::string_view(endpoint.name) == "https") {
+    std::string_view name = endpoint.name;
+    if (name == "https") {
       handler = http::HttpsAcceptHandler(tls_context_, router_, http_options);
-    } else if (std::string_view(endpoint.name) == "http-plain") {
+    } else if (name == "http-plain") {
       handler = http::HttpAcceptHandler(router_, http_options);
+    } else if (name == "mqtt") {
+      handler = [tls = tls_context_, serve = mqtt_->Acceptor("mqtt")](net::TcpConnection c) {
+        serve(net::MakeTlsStream(std::move(c), tls));
+      };
+    } else if (name == "mqtt-plain") {
+      handler = [serve = mqtt_->Acceptor("mqtt-plain")](net::TcpConnection c) {
+        serve(net::MakePlainStream(std::move(c)));
+      };
     }
     auto listener = net::Listener::Bind(
         *shards_, {.name = endpoint.name, .address = config_.bind_address, .port = port},

@@ -24,6 +24,9 @@ class Hub;
 namespace iothub::http {
 class Router;
 }
+namespace iothub::mqtt {
+class Endpoint;
+}
 namespace iothub::net {
 class Listener;
 class PeriodicTask;
@@ -45,15 +48,17 @@ class HubMetrics;
 //   5. core                 core::Hub opened on the store: policies (the five defaults created
 //                           with random keys at first start), registry, telemetry, and the C2D and
 //                           feedback queues recovered; its timers driven on every shard, telemetry
-//                           retention on a housekeeping thread
+//                           retention on a housekeeping thread; the MQTT endpoint (src/mqtt) with
+//                           its per-device sessions, its connection timers ticked every second
 //   6. connection strings   DIR/connection-strings.json (0600), rewritten on every start
 //   7. listeners            one per enabled port on --bind; https (and plain http) serve the
-//                           REST API (src/http), MQTT and AMQP close connections for now
+//                           REST API (src/http) and MQTT over WebSockets; mqtt (TLS) and
+//                           mqtt-plain serve MQTT 3.1.1; AMQP closes connections for now
 //
 // Stop(): listeners closed (no new connections) -> timers, housekeeping and the HTTP handler pool
 // stopped -> shards stopped and joined -> hub closed (runtime state flushed) -> store closed
 // (flushes the WAL) -> the shards' loops destroyed (sessions still suspended end there, releasing
-// what they hold of the hub) -> hub destroyed.
+// what they hold of the hub) -> the MQTT endpoint destroyed -> hub destroyed.
 //
 // Threading: Start, Stop and the accessors run on the owner's thread (main); not thread-safe.
 class Daemon {
@@ -104,6 +109,7 @@ class Daemon {
   std::vector<std::unique_ptr<net::PeriodicTask>> timers_;  // Hub::ProcessTimers, one per shard
   std::unique_ptr<ThreadPoolExecutor> blocking_;  // HTTP handlers (they may block on the store)
   std::shared_ptr<const http::Router> router_;    // the HTTPS front-end's routes
+  std::unique_ptr<mqtt::Endpoint> mqtt_;          // the MQTT front-end
   std::thread housekeeping_;                      // telemetry retention
   std::mutex housekeeping_mu_;
   std::condition_variable housekeeping_cv_;
