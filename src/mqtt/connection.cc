@@ -155,6 +155,8 @@ void Connection::HandleConnect(Connect connect) {
   keep_alive_limit_ = std::chrono::milliseconds(uint64_t{keep_alive} * 1500);
   device_shard_ = endpoint_.hub().ShardOf(device_id_);
   state_ = State::kAuthenticating;
+  // What the client sends meanwhile waits in the decoder; reading stops so that it stays small.
+  output_->PauseReading();
 
   std::weak_ptr<Connection> self = weak_from_this();
   Executor* home = &endpoint_.hub().shard_executor(shard_);
@@ -227,6 +229,7 @@ void Connection::Refuse(ConnectReturnCode code, std::string_view why) {
 void Connection::OnAttached(bool session_present) {
   if (state_ != State::kAuthenticating) return;  // closed meanwhile (Shut detached it)
   state_ = State::kConnected;
+  output_->ResumeReading();
   Write(Connack{.session_present = session_present, .return_code = ConnectReturnCode::kAccepted});
   HUB_LOG_DEBUG("mqtt", "{}: device '{}' connected (session present: {})", remote_, device_id_,
                 session_present);

@@ -144,6 +144,15 @@ TEST_F(ConnectionTest, PacketsSentBeforeConnackAreServedAfterIt) {
   EXPECT_EQ(std::get<Suback>(packets[1]).return_codes, std::vector<uint8_t>{1});
 }
 
+TEST_F(ConnectionTest, ReadingPausesWhileConnectIsChecked) {
+  core::Device d = CreateDevice("dev1");
+  auto client = NewClient();
+  client->Send(SdkConnect("dev1", DeviceToken("dev1", d.primary_key)));
+  EXPECT_TRUE(client->paused());
+  RunAll();
+  EXPECT_FALSE(client->paused());
+}
+
 TEST_F(ConnectionTest, NoConnectWithinTheTimeoutCloses) {
   auto client = NewClient();
   client->SendBytes(std::string("\x10\x20\x00", 3));  // a CONNECT that never completes
