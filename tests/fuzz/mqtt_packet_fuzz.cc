@@ -1,7 +1,7 @@
 // Fuzzes the MQTT 3.1.1 codec with what a client may send: the input is a byte stream on one
 // connection. Properties checked (any failure aborts):
 // - the stream decodes to the same packets and ends in the same state whether fed whole or one
-//   byte at a time;
+//   byte at a time (inputs over 4 KiB: 61 bytes at a time, to keep the fuzzer fast);
 // - every decoded packet re-encodes to its original first byte and body (only a longer-than-needed
 //   Remaining Length may differ) and decodes again to an equal packet.
 #include <cstdint>
@@ -69,17 +69,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Check(!why.empty() || whole_status == DecodeStatus::kIncomplete);
 
-  // One byte at a time: the same packets, the same end.
+  // In small pieces: the same packets, the same end.
+  const size_t piece = input.size() <= 4096 ? 1 : 61;
   Decoder bytewise(kMaxPacketSize);
   size_t next = 0;
   DecodeStatus status = DecodeStatus::kIncomplete;
-  for (size_t i = 0; i < input.size() && status != DecodeStatus::kMalformed; ++i) {
-    bytewise.Feed(input.substr(i, 1));
+  for (size_t i = 0; i < input.size() && status != DecodeStatus::kMalformed; i += piece) {
+    bytewise.Feed(input.substr(i, piece));
     while ((status = bytewise.Next(&packet, &why)) == DecodeStatus::kOk) {
       Check(next < packets.size() && packet == packets[next]);
       ++next;
     }
-    if (status == DecodeStatus::kIncomplete && i % 4096 == 0) bytewise.ShrinkIfIdle();
+    if (status == DecodeStatus::kIncomplete && i % 4096 < piece) bytewise.ShrinkIfIdle();
   }
   Check(next == packets.size());
   Check(status == whole_status);
