@@ -37,18 +37,24 @@ std::string NodeSdkProblem(const std::vector<std::string>& packages) {
   return "";
 }
 
-std::string Port443Hub::Start(const std::string& dir, const std::vector<std::string>& extra_args) {
+std::string Port443Hub::Start(const std::string& dir, const std::vector<std::string>& extra_args,
+                              uint16_t mqtt_port) {
   std::string last_error;
   for (int attempt = 0; attempt < 5; ++attempt) {
     data_ = dir + "/data-" + std::to_string(attempt);
     address_ = RandomLoopbackAddress();
-    std::vector<std::string> args{"--data-dir",  data_,    "--hostname",   address_,
-                                  "--bind",      address_, "--https-port", "443",
-                                  "--mqtt-port", "0",      "--amqp-port",  "0"};
+    std::vector<std::string> args{"--data-dir",   data_,
+                                  "--hostname",   address_,
+                                  "--bind",       address_,
+                                  "--https-port", "443",
+                                  "--mqtt-port",  std::to_string(mqtt_port),
+                                  "--amqp-port",  "0"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     process_ = std::make_unique<HubProcess>(std::move(args), dir);
     if (process_->WaitUntilReady()) return "";
-    last_error = "iothubd did not start on " + address_ + ":443: " + process_->err();
+    last_error = "iothubd did not start on " + address_ + ":443" +
+                 (mqtt_port != 0 ? " and :" + std::to_string(mqtt_port) : std::string()) + ": " +
+                 process_->err();
     process_.reset();
   }
   return last_error;

@@ -15,6 +15,7 @@
 // Everything here runs on the test's thread.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -34,15 +35,18 @@ std::filesystem::path CompatDir();
 // be bound; "" when the SDK tests can run.
 std::string NodeSdkProblem(const std::vector<std::string>& packages);
 
-// iothubd with --hostname = --bind = a loopback address of its own and HTTPS on port 443 (MQTT
-// and AMQP off). The destructor kills a hub that is still running.
+// iothubd with --hostname = --bind = a loopback address of its own and HTTPS on port 443 (AMQP
+// off; MQTT off unless asked for). The destructor kills a hub that is still running.
 class Port443Hub {
  public:
   // Starts the hub with `extra_args` under `dir` (data-N/ and the capture files) and waits until
   // it is up. Port 443 is fixed, so two runs in parallel (ctest -j) may draw the same address: the
   // loser fails to bind and tries another one, in a fresh data directory (the certificate names
   // the address), up to 5 times. Returns "" when up, else why not.
-  std::string Start(const std::string& dir, const std::vector<std::string>& extra_args);
+  // `mqtt_port`: MQTT over TLS on that port of the same address (0: off); the SDK's Mqtt
+  // transport knows only 8883, so a clash there also makes it try another address.
+  std::string Start(const std::string& dir, const std::vector<std::string>& extra_args,
+                    uint16_t mqtt_port = 0);
 
   // SIGTERM, then waits up to 10 s; "" when it exited 0, else why not.
   std::string Stop();
