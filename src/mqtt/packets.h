@@ -107,31 +107,38 @@ PacketType TypeOf(const Packet& packet);
 
 // Decodes one whole packet: `header` (from DecodeFixedHeader) and exactly `body`, its
 // remaining_length bytes. Validates everything 3.1.1 asks of a receiver:
-// - CONNECT: protocol name "MQTT" or "MQIsdp"; reserved flag 0; will flags consistent (will QoS 3,
-//   or QoS/retain without the will flag, malformed); password without user name malformed; no
-//   bytes left over;
+// - the header's flags again (as DecodeFixedHeader does), and `body` of remaining_length bytes;
+// - CONNECT: protocol name "MQTT" or "MQIsdp" (any protocol level: refusing one is the session's
+//   CONNACK 1); reserved flag 0; will flags consistent (will QoS 3, or QoS/retain without the will
+//   flag, malformed); will topic a valid topic name; password without user name malformed; an
+//   empty client id decodes (the session decides); no bytes left over;
 // - strings: well-formed UTF-8 without U+0000 and without surrogates (spec 1.5.3), lengths within
 //   the packet;
 // - PUBLISH: topic without wildcards `+`/`#`, non-empty; packet id != 0 for QoS > 0;
 // - SUBSCRIBE/UNSUBSCRIBE: at least one filter, each non-empty and well-formed (`#` only last and
 //   alone in its level, `+` alone in its level), requested QoS 0..2 (reserved bits 0);
-// - packets with a fixed size (PUBACK etc. 2 bytes, PING/DISCONNECT 0) have exactly that size.
+// - PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK: exactly a packet id, != 0;
+// - CONNACK: 2 bytes, reserved flag bits 0, return code 0..5; SUBACK: packet id != 0, at least one
+//   return code, each 0..2 or 0x80;
+// - PINGREQ, PINGRESP, DISCONNECT: no body.
 // On error returns nullopt and sets `*why` (for the log). Pure function: any thread.
 std::optional<Packet> DecodePacket(const FixedHeader& header, std::string_view body,
                                    std::string* why);
 
 // Splits a byte stream into packets: Feed() what the socket read (any split, byte at a time too),
-// then call Next() until it returns kIncomplete. Buffers at most one partial packet (bounded by
-// `max_packet_size`, the whole packet including its fixed header): a larger Remaining Length is
-// malformed as soon as its fixed header is in, before the body arrives. Not thread-safe: one per
-// connection.
+// then call Next() until it returns kIncomplete. Drained so after each Feed(), it holds at most
+// one partial packet (bounded by `max_packet_size`, the whole packet including its fixed header)
+// plus the last Feed(): a larger Remaining Length is malformed as soon as its fixed header is in,
+// before the body arrives. Consumed bytes are dropped from the front of the buffer in amortized
+// constant time per byte. Not thread-safe: one per connection.
 class Decoder {
  public:
   explicit Decoder(uint32_t max_packet_size) : max_packet_size_(max_packet_size) {}
 
   void Feed(std::string_view bytes);
-  // kOk: `*out` holds the next packet. kIncomplete: need more bytes. kMalformed: `*why` says why;
-  // the connection must close (the decoder stays malformed).
+  // kOk: `*out` holds the next packet. kIncomplete: need more bytes (`*out` untouched).
+  // kMalformed: `*why` says why; the connection must close (the decoder stays malformed, and
+  // ignores further Feed()s).
   DecodeStatus Next(Packet* out, std::string* why);
 
   // Bytes buffered but not yet returned as packets.
@@ -148,7 +155,8 @@ class Decoder {
 
 // Appends the encoding of `packet` to `out` (the server's packets: CONNACK, PUBLISH, PUBACK,
 // SUBACK, UNSUBACK, PINGRESP; and the client's, for tests). Encodes whatever it is given; the
-// caller keeps to the spec.
+// caller keeps to the spec (strings of at most 65,535 bytes, packets within kMaxRemainingLength:
+// longer ones come out corrupt, not refused).
 void EncodePacket(const Packet& packet, std::string* out);
 std::string EncodePacket(const Packet& packet);
 
@@ -162,7 +170,9 @@ void EncodePublish(bool dup, uint8_t qos, bool retain, std::string_view topic, u
 bool IsValidMqttUtf8(std::string_view text);
 
 // Does topic `name` match `filter` (spec 4.7)? Wildcards in `filter` only; topics beginning with
-// `$` are not matched by filters beginning with a wildcard.
+// `$` are not matched by filters beginning with a wildcard; "a/#" matches "a"; "+" matches one
+// level, empty ones too. An empty filter or name matches nothing. `filter` is assumed valid (as
+// decoded from SUBSCRIBE); an invalid one gives some answer, never a crash. Pure: any thread.
 bool TopicMatches(std::string_view filter, std::string_view name);
 
 }  // namespace iothub::mqtt

@@ -223,25 +223,27 @@ TEST_P(MalformedPacketTest, IsRefusedWithAReason) {
   EXPECT_FALSE(why.empty());
 }
 
-const std::string kPayload = Str("client");
+// A CONNECT payload of just a client id.
+std::string ClientId() { return Str("client"); }
 
 INSTANTIATE_TEST_SUITE_P(
     Spec, MalformedPacketTest,
     testing::Values(
         // CONNECT (spec 3.1).
         MalformedCase{"ConnectUnknownProtocolName",
-                      Frame(0x10, Str("MQTX") + "\x04\x02\x00\x00"s + kPayload)},
+                      Frame(0x10, Str("MQTX") + "\x04\x02\x00\x00"s + ClientId())},
         MalformedCase{"ConnectLowercaseProtocolName",
-                      Frame(0x10, Str("mqtt") + "\x04\x02\x00\x00"s + kPayload)},
-        MalformedCase{"ConnectReservedFlagSet", Frame(0x10, ConnectHeader(0x03) + kPayload)},
+                      Frame(0x10, Str("mqtt") + "\x04\x02\x00\x00"s + ClientId())},
+        MalformedCase{"ConnectReservedFlagSet", Frame(0x10, ConnectHeader(0x03) + ClientId())},
         MalformedCase{"ConnectWillQos3",
-                      Frame(0x10, ConnectHeader(0x1e) + kPayload + Str("w") + Str("m"))},
-        MalformedCase{"ConnectWillQosWithoutWillFlag", Frame(0x10, ConnectHeader(0x0a) + kPayload)},
+                      Frame(0x10, ConnectHeader(0x1e) + ClientId() + Str("w") + Str("m"))},
+        MalformedCase{"ConnectWillQosWithoutWillFlag",
+                      Frame(0x10, ConnectHeader(0x0a) + ClientId())},
         MalformedCase{"ConnectWillRetainWithoutWillFlag",
-                      Frame(0x10, ConnectHeader(0x22) + kPayload)},
+                      Frame(0x10, ConnectHeader(0x22) + ClientId())},
         MalformedCase{"ConnectPasswordWithoutUserName",
-                      Frame(0x10, ConnectHeader(0x42) + kPayload + Str("pw"))},
-        MalformedCase{"ConnectTrailingBytes", Frame(0x10, ConnectHeader(0x02) + kPayload + "x")},
+                      Frame(0x10, ConnectHeader(0x42) + ClientId() + Str("pw"))},
+        MalformedCase{"ConnectTrailingBytes", Frame(0x10, ConnectHeader(0x02) + ClientId() + "x")},
         MalformedCase{"ConnectTruncatedVariableHeader", Frame(0x10, Str("MQTT") + "\x04\x02"s)},
         MalformedCase{"ConnectProtocolNameOverrunsPacket", Frame(0x10, "\x00\x09MQTT"s)},
         MalformedCase{"ConnectMissingClientId", Frame(0x10, ConnectHeader(0x02))},
@@ -251,20 +253,20 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedCase{"ConnectClientIdInvalidUtf8",
                       Frame(0x10, ConnectHeader(0x02) + Str("\xc3\x28"s))},
         MalformedCase{"ConnectWillFlagWithoutWillTopic",
-                      Frame(0x10, ConnectHeader(0x06) + kPayload)},
+                      Frame(0x10, ConnectHeader(0x06) + ClientId())},
         MalformedCase{"ConnectWillFlagWithoutWillMessage",
-                      Frame(0x10, ConnectHeader(0x06) + kPayload + Str("w"))},
+                      Frame(0x10, ConnectHeader(0x06) + ClientId() + Str("w"))},
         MalformedCase{"ConnectWillTopicWithWildcard",
-                      Frame(0x10, ConnectHeader(0x06) + kPayload + Str("w/#") + Str("m"))},
+                      Frame(0x10, ConnectHeader(0x06) + ClientId() + Str("w/#") + Str("m"))},
         MalformedCase{"ConnectEmptyWillTopic",
-                      Frame(0x10, ConnectHeader(0x06) + kPayload + Str("") + Str("m"))},
+                      Frame(0x10, ConnectHeader(0x06) + ClientId() + Str("") + Str("m"))},
         MalformedCase{"ConnectUserNameFlagWithoutUserName",
-                      Frame(0x10, ConnectHeader(0x82) + kPayload)},
+                      Frame(0x10, ConnectHeader(0x82) + ClientId())},
         MalformedCase{"ConnectUserNameInvalidUtf8",
-                      Frame(0x10, ConnectHeader(0x82) + kPayload + Str("\xed\xa0\x80"s))},
+                      Frame(0x10, ConnectHeader(0x82) + ClientId() + Str("\xed\xa0\x80"s))},
         MalformedCase{"ConnectPasswordFlagWithoutPassword",
-                      Frame(0x10, ConnectHeader(0xc2) + kPayload + Str("u"))},
-        MalformedCase{"ConnectFlagsInFixedHeader", Frame(0x11, ConnectHeader(0x02) + kPayload)},
+                      Frame(0x10, ConnectHeader(0xc2) + ClientId() + Str("u"))},
+        MalformedCase{"ConnectFlagsInFixedHeader", Frame(0x11, ConnectHeader(0x02) + ClientId())},
         // CONNACK (spec 3.2).
         MalformedCase{"ConnackReservedFlags", "\x20\x02\x02\x00"s},
         MalformedCase{"ConnackReservedReturnCode", "\x20\x02\x00\x06"s},
