@@ -185,6 +185,25 @@ TEST_F(CliTest, DeviceLifecycle) {
   EXPECT_EQ(gone.err.find('\n'), gone.err.size() - 1) << "one line: " << gone.err;
 }
 
+// The token `device token` prints is what a device presents: the hub takes it as the device's.
+TEST_F(CliTest, DeviceTokenAuthenticatesTheDevice) {
+  ASSERT_FALSE(CreateDevice("d1").empty());
+  CliResult token = Cli({"device", "token", "d1", "--ttl", "600"});
+  ASSERT_EQ(token.exit, kExitOk) << token.err;
+  ASSERT_EQ(token.out.find('\n'), token.out.size() - 1) << "one line: " << token.out;
+  EXPECT_EQ(token.out.rfind("SharedAccessSignature sr=hub.example.test%2Fdevices%2Fd1&", 0), 0u)
+      << token.out;
+  CurlResult sent = RunCurl("-X POST '" + BaseUrl() +
+                            "/devices/d1/messages/events?api-version=2021-04-12' -H "
+                            "'Authorization: " +
+                            token.out.substr(0, token.out.size() - 1) + "' --data-binary 'hi'");
+  EXPECT_EQ(sent.status, 204) << sent.body;
+
+  CliResult unknown = Cli({"device", "token", "d9"});
+  EXPECT_EQ(unknown.exit, kExitNotFound);
+  EXPECT_NE(unknown.err.find("DeviceNotFound"), std::string::npos) << unknown.err;
+}
+
 TEST_F(CliTest, RegistryRefusalsHaveTheirExitCodes) {
   ASSERT_EQ(Cli({"device", "create", "d1"}).exit, kExitOk);
   CliResult again = Cli({"device", "create", "d1"});

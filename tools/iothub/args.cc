@@ -145,6 +145,16 @@ void AddDeviceCommands(CLI::App& app, Invocation& inv, Command* chosen) {
   cs->add_option("--key", inv.key, "Which key to use")
       ->check(Choices({"primary", "secondary"}))
       ->type_name("primary|secondary");
+
+  CLI::App* token =
+      DeviceCommand(*device, "token", "Print a device SAS token (e.g. the MQTT password)",
+                    Command::kDeviceToken, inv, chosen);
+  token->add_option("--ttl", inv.ttl_seconds, "Lifetime in seconds (default 3600, max 365 days)")
+      ->check(CLI::Range(1u, kMaxTtlSeconds))
+      ->type_name("SECONDS");
+  token->add_option("--key", inv.key, "Which key signs it")
+      ->check(Choices({"primary", "secondary"}))
+      ->type_name("primary|secondary");
 }
 
 void AddMessageCommands(CLI::App& app, Invocation& inv, Command* chosen,
@@ -172,7 +182,7 @@ void AddMessageCommands(CLI::App& app, Invocation& inv, Command* chosen,
                    "Content encoding of the body (e.g. utf-8)")
       ->type_name("ENCODING");
   send->add_option("--ttl", inv.ttl_seconds, "Time to live in seconds (default: the hub's)")
-      ->check(CLI::Range(1u, 31536000u))
+      ->check(CLI::Range(1u, kMaxTtlSeconds))
       ->type_name("SECONDS");
   CLI::Option* wait = send->add_flag(
       "--wait-feedback", inv.wait_feedback,

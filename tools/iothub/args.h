@@ -10,6 +10,10 @@
 
 namespace iothub::cli {
 
+// The longest --ttl accepted (365 days), and device token's lifetime without --ttl (1 hour).
+inline constexpr uint32_t kMaxTtlSeconds = 365u * 24 * 3600;
+inline constexpr uint32_t kDefaultTokenTtlSeconds = 3600;
+
 enum class Command {
   kDeviceCreate,
   kDeviceShow,
@@ -18,6 +22,7 @@ enum class Command {
   kDeviceEnable,
   kDeviceDisable,
   kDeviceConnectionString,
+  kDeviceToken,
   kC2dSend,
   kC2dPurge,
   kFeedbackReceive,
@@ -46,11 +51,13 @@ struct Invocation {
   std::string etag;
   // device enable / disable
   std::string status_reason;
-  // device connection-string: "primary" | "secondary"
+  // device connection-string, device token: "primary" | "secondary"
   std::string key = "primary";
 
   // c2d send: message.ack is "full" when --wait-feedback is given without --ack
   C2dMessage message;
+  // c2d send: the message's time to live (absent: the hub's default); device token: the token's
+  // lifetime (absent: kDefaultTokenTtlSeconds). Both 1..kMaxTtlSeconds.
   std::optional<uint32_t> ttl_seconds;
   bool wait_feedback = false;
   // c2d send --wait-feedback, feedback receive --follow, monitor: give up after this long

@@ -32,7 +32,8 @@ TEST(ArgsTest, EachDeviceCommandTakesTheDeviceId) {
        {Case{"create", Command::kDeviceCreate}, Case{"show", Command::kDeviceShow},
         Case{"delete", Command::kDeviceDelete}, Case{"enable", Command::kDeviceEnable},
         Case{"disable", Command::kDeviceDisable},
-        Case{"connection-string", Command::kDeviceConnectionString}}) {
+        Case{"connection-string", Command::kDeviceConnectionString},
+        Case{"token", Command::kDeviceToken}}) {
     auto inv = Parse({"device", name, "d-1"});
     ASSERT_TRUE(inv.has_value()) << name << ": " << inv.error().message();
     EXPECT_EQ(inv->command, command) << name;
@@ -94,6 +95,19 @@ TEST(ArgsTest, ConnectionStringKeyChoice) {
   EXPECT_EQ(Parse({"device", "connection-string", "d1"})->key, "primary");
   EXPECT_EQ(Parse({"device", "connection-string", "d1", "--key", "secondary"})->key, "secondary");
   EXPECT_NE(UsageMessage({"device", "connection-string", "d1", "--key", "third"}), "");
+}
+
+TEST(ArgsTest, DeviceTokenTtlAndKey) {
+  auto plain = Parse({"device", "token", "d1"});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->ttl_seconds, std::nullopt);  // the command's default applies
+  EXPECT_EQ(plain->key, "primary");
+  auto inv = Parse({"device", "token", "d1", "--ttl", "31536000", "--key", "secondary"});
+  ASSERT_TRUE(inv.has_value()) << inv.error().message();
+  EXPECT_EQ(inv->ttl_seconds, std::optional<uint32_t>(kMaxTtlSeconds));
+  EXPECT_EQ(inv->key, "secondary");
+  EXPECT_NE(UsageMessage({"device", "token", "d1", "--ttl", "0"}), "");
+  EXPECT_NE(UsageMessage({"device", "token", "d1", "--ttl", "31536001"}), "");
 }
 
 TEST(ArgsTest, C2dSendCollectsTheMessage) {

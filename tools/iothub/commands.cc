@@ -15,6 +15,7 @@ int RunCommand(const Invocation& inv, Context& ctx) {
     case Command::kDeviceEnable:
     case Command::kDeviceDisable:
     case Command::kDeviceConnectionString:
+    case Command::kDeviceToken:
       status = RunDeviceCommand(inv, ctx);
       break;
     case Command::kC2dSend:

@@ -34,7 +34,10 @@ struct Context {
 int RunCommand(const Invocation& inv, Context& ctx);
 
 // The commands, for RunCommand and the tests. Each prints its result and returns the failure.
-// device create|show|list|delete|enable|disable|connection-string (device_commands.cc).
+// device create|show|list|delete|enable|disable|connection-string|token (device_commands.cc).
+// token: GET the device, print a device SAS token (sr = "<HostName>/devices/<ID>", no skn) signed
+// with its --key, expiring at ctx.clock.Now() + --ttl (default kDefaultTokenTtlSeconds), truncated
+// to whole seconds; InvalidArgument ("NoSymmetricKey") for a device without that key.
 Status RunDeviceCommand(const Invocation& inv, Context& ctx);
 // stats: both statistics calls.
 Status RunStats(const Invocation& inv, Context& ctx);

@@ -1,4 +1,7 @@
-// device create|show|list|delete|enable|disable|connection-string.
+// device create|show|list|delete|enable|disable|connection-string|token.
+#include <chrono>
+
+#include "base/clock.h"
 #include "core/auth/sas_token.h"
 #include "tools/iothub/commands.h"
 #include "tools/iothub/output.h"
@@ -50,8 +53,9 @@ Status SetStatus(const Invocation& inv, Context& ctx, const char* status) {
   return last;
 }
 
-Status ConnectionString(const Invocation& inv, Context& ctx) {
-  HUB_ASSIGN_OR_RETURN(Json device, ctx.client.GetDevice(inv.device_id));
+// The device's --key ("primary" | "secondary") from its registry JSON; InvalidArgument
+// ("NoSymmetricKey") when it has none (an X.509 device, or that key unset).
+Result<std::string> DeviceKey(const Invocation& inv, const Json& device) {
   const char* field = inv.key == "secondary" ? "secondaryKey" : "primaryKey";
   std::string key;
   if (auto auth = device.find("authentication"); auth != device.end() && auth->is_object()) {
@@ -62,11 +66,36 @@ Status ConnectionString(const Invocation& inv, Context& ctx) {
                                " symmetric key (it does not use SAS authentication)",
                            "NoSymmetricKey");
   }
+  return key;
+}
+
+Status ConnectionString(const Invocation& inv, Context& ctx) {
+  HUB_ASSIGN_OR_RETURN(Json device, ctx.client.GetDevice(inv.device_id));
+  HUB_ASSIGN_OR_RETURN(std::string key, DeviceKey(inv, device));
   std::string text = core::auth::DeviceConnectionString(ctx.client.host_name(), inv.device_id, key);
   if (inv.json) {
     ctx.out << JsonDocument({{"deviceId", inv.device_id}, {"connectionString", text}});
   } else {
     ctx.out << text << "\n";
+  }
+  return Status::Ok();
+}
+
+// The device fetched first (not signed blindly with whatever key the user names): an unknown id
+// fails with DeviceNotFound rather than yielding a token the hub will refuse.
+Status Token(const Invocation& inv, Context& ctx) {
+  HUB_ASSIGN_OR_RETURN(Json device, ctx.client.GetDevice(inv.device_id));
+  HUB_ASSIGN_OR_RETURN(std::string key, DeviceKey(inv, device));
+  // Whole seconds, as the token's se carries them, so that --json's expiry matches se.
+  Timestamp expiry = std::chrono::floor<std::chrono::seconds>(
+      ctx.clock.Now() + std::chrono::seconds(inv.ttl_seconds.value_or(kDefaultTokenTtlSeconds)));
+  std::string token =
+      core::auth::CreateSasToken(ctx.client.host_name() + "/devices/" + inv.device_id, key, expiry);
+  if (inv.json) {
+    ctx.out << JsonDocument(
+        {{"deviceId", inv.device_id}, {"sasToken", token}, {"expiry", FormatIso8601(expiry)}});
+  } else {
+    ctx.out << token << "\n";
   }
   return Status::Ok();
 }
@@ -105,6 +134,8 @@ Status RunDeviceCommand(const Invocation& inv, Context& ctx) {
       return SetStatus(inv, ctx, "disabled");
     case Command::kDeviceConnectionString:
       return ConnectionString(inv, ctx);
+    case Command::kDeviceToken:
+      return Token(inv, ctx);
     default:
       return Internal("not a device command");
   }
