@@ -183,6 +183,8 @@ class SocketStream final : public ByteStream, public std::enable_shared_from_thi
   }
 
   size_t pending_write_bytes() const override {
+    // Once closed, nothing more will be written (a write in flight is failing).
+    if (state_ == State::kClosed) return 0;
     return output_.size() + writing_.size() + early_plaintext_.size();
   }
 

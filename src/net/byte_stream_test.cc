@@ -224,6 +224,7 @@ TEST_F(ByteStreamTest, AbortDropsOutputAndClosesAtOnce) {
   ASSERT_TRUE(handler->Wait([&] { return handler->opened > 0; }));
   size_t pending = 0;
   OnShard([&] {
+    stream->Write(std::string(300 * 1024, 'a'));  // partly in flight
     stream->Abort();
     stream->Abort();
     stream->Write("x");
