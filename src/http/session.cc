@@ -19,6 +19,7 @@
 #include "base/metrics.h"
 #include "base/strings.h"
 #include "http/errors.h"
+#include "http/websocket_stream.h"
 #include "net/asio_access.h"
 
 namespace iothub::http {
@@ -160,12 +161,33 @@ bool IsWebSocketUpgrade(const Request& request) {
   return upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket");
 }
 
-// MQTT and AMQP over WebSockets arrive at /$iothub/websocket; until their front-ends exist the
-// upgrade is refused with an Azure error body and the connection closes.
+bool IsWebSocketEndpoint(const Request& request) {
+  return request.segments.size() == 2 && request.segments[0] == "$iothub" &&
+         EqualsIgnoreCase(request.segments[1], "websocket");
+}
+
+// The first subprotocol the client offers (Sec-WebSocket-Protocol, a comma-separated list) that
+// options.websocket_protocols serves, with its acceptor; null when there is none.
+const std::pair<std::string, net::StreamAcceptor>* ChooseWebSocketProtocol(
+    const Request& request, const SessionOptions& options) {
+  if (!IsWebSocketEndpoint(request)) return nullptr;
+  std::string offered(request.Header("Sec-WebSocket-Protocol").value_or(""));
+  for (std::string_view token : Split(offered, ',')) {
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+      token.remove_prefix(1);
+    }
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    for (const auto& entry : options.websocket_protocols) {
+      if (entry.first == token) return &entry;  // case-sensitive (RFC 6455 4.1)
+    }
+  }
+  return nullptr;
+}
+
+// An upgrade no registered front-end takes is refused with an Azure error body and the connection
+// closes.
 Response RefuseWebSocket(const Request& request) {
-  bool endpoint = request.segments.size() == 2 && request.segments[0] == "$iothub" &&
-                  EqualsIgnoreCase(request.segments[1], "websocket");
-  if (!endpoint) {
+  if (!IsWebSocketEndpoint(request)) {
     return ErrorResponse(404, "ResourceNotFound", "no WebSocket endpoint at this path");
   }
   std::string protocol(request.Header("Sec-WebSocket-Protocol").value_or(""));
@@ -173,8 +195,7 @@ Response RefuseWebSocket(const Request& request) {
     return ErrorResponse(400, "ArgumentInvalid",
                          "a WebSocket subprotocol (mqtt or AMQPWSB10) is required");
   }
-  HUB_LOG_INFO("http", "refused a WebSocket upgrade for subprotocol '{}': not served yet",
-               protocol);
+  HUB_LOG_INFO("http", "refused a WebSocket upgrade for subprotocol '{}': not served", protocol);
   return ErrorResponse(501, "NotImplemented",
                        "WebSocket subprotocol '" + protocol + "' is not served by this hub yet");
 }
@@ -289,6 +310,13 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
     if (!parsed.ok()) {
       response = ErrorResponse(parsed);
     } else if (IsWebSocketUpgrade(*request)) {
+      if (const auto* chosen = ChooseWebSocketProtocol(*request, options)) {
+        CountResponse(101);
+        // The connection is the WebSocket's now; this frame keeps `stream` alive until it is over.
+        co_await ServeWebSocket(stream, std::move(beast_request), chosen->first, chosen->second,
+                                options.read_timeout);
+        co_return;
+      }
       response = RefuseWebSocket(*request);
       keep_alive = false;
     } else {

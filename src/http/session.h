@@ -2,10 +2,14 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/executor.h"
 #include "http/router.h"
+#include "net/byte_stream.h"
 #include "net/listener.h"
 #include "net/tls_context.h"
 
@@ -30,6 +34,12 @@ struct SessionOptions {
   // (tests, or a router whose handlers never block). Asynchronous handlers (Router::AddAsync)
   // always start on the shard. Must outlive every session.
   Executor* handler_executor = nullptr;
+  // The WebSocket subprotocols served at GET /$iothub/websocket ("mqtt" for MQTT, "AMQPWSB10" for
+  // AMQP), each with the acceptor that takes an upgraded connection as a net::ByteStream. Tokens
+  // are case-sensitive (RFC 6455). The first protocol in the client's Sec-WebSocket-Protocol list
+  // that is registered here is chosen. The acceptor runs on the connection's shard and must Start
+  // (or Close/Abort) the stream: the connection stays open until the stream is over.
+  std::vector<std::pair<std::string, net::StreamAcceptor>> websocket_protocols;
 };
 
 // One HTTP/1.1 server session per accepted connection: reads requests (keep-alive, chunked bodies,
@@ -37,8 +47,12 @@ struct SessionOptions {
 // asks for "Connection: close", a timeout passes, or a request breaks the limits or the syntax
 // (answered with the Azure error body, then closed). Pipelined requests are answered in order.
 //
-// A request to upgrade to WebSocket is refused (501 at /$iothub/websocket until the MQTT and AMQP
-// front-ends take such streams, 404 elsewhere) and the connection closes. A response with a
+// A WebSocket upgrade at /$iothub/websocket offering a subprotocol of
+// options.websocket_protocols is accepted (101 naming that protocol, permessage-deflate declined)
+// and the connection becomes a net::ByteStream over the WebSocket's binary messages, given to that
+// protocol's acceptor; the session serves no more HTTP on it. Other upgrades are refused and the
+// connection closes: 501 naming the offered protocols when none is registered, 400 when none is
+// offered, 404 at any other path. A response with a
 // BodyStream is sent with chunked encoding as the stream produces it; the connection closes after
 // it.
 //
