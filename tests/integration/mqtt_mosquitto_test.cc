@@ -156,7 +156,9 @@ TEST_F(MqttMosquittoTest, SubscriberReceivesC2dWithPropertiesAndFeedbackIsSucces
 
   // Live: the persistent session (-c, same client id) is subscribed; the message is sent while
   // the subscriber waits (-d prints the CONNACK).
+  // stdbuf: mosquitto's stdout is a file here, which stdio would otherwise buffer until exit.
   args = Args("mosquitto_sub", id_, key_);
+  args.insert(args.begin(), {"stdbuf", "-oL"});
   args.insert(args.end(),
               {"-c", "-d", "-q", "1", "-t", "devices/" + id_ + "/messages/devicebound/#", "-v",
                "-C", "1", "-W", "30"});
