@@ -96,7 +96,8 @@ function cli(args) {
 function sendC2dWithCli(deviceId, body, messageId) {
   const args = ['--json', 'c2d', 'send', deviceId, body, '--message-id', messageId,
     '--correlation-id', 'corr ' + messageId, '--content-type', 'application/json',
-    '--content-encoding', 'utf-8', '--ack', 'full', '--wait-feedback', '--timeout', '60'];
+    '--content-encoding', 'utf-8', '--ttl', '3600', '--ack', 'full', '--wait-feedback',
+    '--timeout', '60'];
   for (const [k, v] of Object.entries(C2D_PROPERTIES)) args.push('--property', k + '=' + v);
   return cli(args).then((r) => {
     let json = null;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "base/clock.h"
 #include "tests/integration/mqtt_fixture.h"
@@ -311,6 +312,23 @@ TEST_F(MqttDeviceTest, CleanSessionForgetsTheSubscriptionButNotTheQueue) {
   ASSERT_TRUE(delivered.has_value()) << "the queued message did not come on SUBSCRIBE" << Log();
   EXPECT_EQ(delivered->payload, "kept");
   c->Send(mqtt_wire::PubackPacket(delivered->packet_id));
+}
+
+TEST_F(MqttDeviceTest, RegistryConnectionStateFollowsTheConnection) {
+  auto state = [&] {
+    return hub_->Rest("GET", "/devices/" + id_).Json().value("connectionState", "");
+  };
+  EXPECT_EQ(state(), "Disconnected");
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(state(), "Connected") << Log();
+  c->Send(mqtt_wire::DisconnectPacket());
+  EXPECT_TRUE(c->WaitClosed(5s));
+  std::string now;
+  for (int i = 0; i < 20 && (now = state()) != "Disconnected"; ++i) {
+    std::this_thread::sleep_for(100ms);  // the registry is updated as the session ends
+  }
+  EXPECT_EQ(now, "Disconnected") << Log();
 }
 
 TEST_F(MqttDeviceTest, PingreqIsAnswered) {
