@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/clock.h"
 #include "tests/integration/mqtt_fixture.h"
@@ -329,6 +330,56 @@ TEST_F(MqttDeviceTest, RegistryConnectionStateFollowsTheConnection) {
     std::this_thread::sleep_for(100ms);  // the registry is updated as the session ends
   }
   EXPECT_EQ(now, "Disconnected") << Log();
+}
+
+TEST_F(MqttDeviceTest, TelemetryPubacksKeepThePublishOrder) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  std::string topic = "devices/" + id_ + "/messages/events/";
+  std::string burst;
+  for (uint16_t id = 1; id <= 20; ++id) {
+    burst += mqtt_wire::PublishPacket(topic + "n=" + std::to_string(id), "x", 1, id);
+  }
+  ASSERT_TRUE(c->Send(burst));  // in one write: the hub decodes them back to back
+  for (uint16_t id = 1; id <= 20; ++id) {
+    auto ack = c->ReadType(mqtt_wire::kPuback, 10s);
+    ASSERT_TRUE(ack.has_value()) << "PUBACK " << id << " missing" << Log();
+    EXPECT_EQ(ack->body, std::string({static_cast<char>(id >> 8), static_cast<char>(id & 0xff)}))
+        << "PUBACK " << id << " out of order";
+  }
+  EXPECT_EQ(hub_->WaitTelemetry(id_, 20).size(), 20u);
+}
+
+TEST_F(MqttDeviceTest, RetainedTelemetryIsStoredWithMqttRetain) {
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  std::string publish =
+      mqtt_wire::PublishPacket("devices/" + id_ + "/messages/events/a=1", "kept?", 1, 9);
+  publish[0] |= 0x01;  // RETAIN
+  c->Send(publish);
+  ASSERT_TRUE(c->ReadType(mqtt_wire::kPuback, 10s).has_value()) << Log();
+  json events = hub_->WaitTelemetry(id_, 1);
+  ASSERT_EQ(events.size(), 1u) << Log();
+  EXPECT_EQ(events[0]["properties"], json({{"a", "1"}, {"mqtt-retain", "true"}})) << events[0];
+}
+
+TEST_F(MqttDeviceTest, InFlightC2dIsBoundedAndAPubackLetsTheNextOneOut) {
+  // docs/mqtt.md: up to 16 deliveries per device await their PUBACK.
+  for (int i = 1; i <= 18; ++i) {
+    ASSERT_EQ(hub_->SendC2d(id_, "m" + std::to_string(i), {}), 201);
+  }
+  auto c = Connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(SubscribeC2d(*c)) << Log();
+  std::vector<PublishView> got;
+  while (auto p = NextPublish(*c, 1500ms)) got.push_back(*p);
+  ASSERT_EQ(got.size(), 16u) << "deliveries without any PUBACK" << Log();
+  c->Send(mqtt_wire::PubackPacket(got[0].packet_id));
+  auto next = NextPublish(*c, 5s);
+  ASSERT_TRUE(next.has_value()) << "a PUBACK did not free a slot" << Log();
+  EXPECT_EQ(next->payload, "m17");
+  RawPacket extra;
+  EXPECT_NE(c->Read(&extra, 1000ms), ReadStatus::kPacket) << "more than one slot freed";
 }
 
 TEST_F(MqttDeviceTest, PingreqIsAnswered) {
