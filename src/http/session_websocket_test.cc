@@ -341,6 +341,19 @@ TEST_F(SessionWebSocketTest, AbortDropsTheConnectionWithoutACloseFrame) {
   EXPECT_EQ(handler->why, "aborted by the server");
 }
 
+TEST_F(SessionWebSocketTest, TextMessageEndsTheStream) {
+  ServePlain();
+  auto client = ConnectPlain();
+  auto [stream, handler] = Accepted();
+  ASSERT_TRUE(handler->Wait([&] { return handler->opened > 0; }));
+  client->text(true);
+  client->write(asio::buffer(std::string("hello")));
+  ASSERT_TRUE(handler->WaitClosed());
+  std::lock_guard lock(handler->mu);
+  EXPECT_EQ(handler->data, "");
+  EXPECT_EQ(handler->why, "a text WebSocket message (only binary messages carry the protocol)");
+}
+
 // Paused, nothing is delivered; the negative check needs a short real wait.
 TEST_F(SessionWebSocketTest, PausedStreamDeliversNothingUntilResumed) {
   ServePlain();

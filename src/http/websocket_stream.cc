@@ -151,6 +151,11 @@ class WebSocketByteStream final : public net::ByteStream,
       input_.clear();  // closing: the close operation reads (and drops) the rest
       return;
     }
+    if (!ws_->got_binary()) {
+      // MQTT 3.1.1 section 6 (MQTT-6.0.0-1) and AMQP over WebSockets: binary messages only.
+      Finish("a text WebSocket message (only binary messages carry the protocol)");
+      return;
+    }
     Deliver();
     StartRead();
   }
