@@ -36,6 +36,21 @@ TEST_F(ConnectionTest, DeviceTokenConnectsAndMarksTheDeviceConnected) {
   EXPECT_EQ(hub_->registry().Get("dev1")->connection_state, core::ConnectionState::kDisconnected);
 }
 
+TEST_F(ConnectionTest, PersistentSessionIsPresentOnReconnectEvenWhenEmpty) {
+  core::Device d = CreateDevice("dev1");
+  bool present = true;
+  auto first = Connected(d, /*clean=*/false, 0, &present);
+  EXPECT_FALSE(present);  // the first connection ever
+  first->Send(Empty{.type = PacketType::kDisconnect});
+  RunAll();
+  auto second = Connected(d, false, 0, &present);
+  EXPECT_TRUE(present);  // MQTT-3.2.2-2
+  second->Send(Empty{.type = PacketType::kDisconnect});
+  RunAll();
+  auto clean = Connected(d, /*clean=*/true, 0, &present);
+  EXPECT_FALSE(present);  // MQTT-3.2.2-1
+}
+
 TEST_F(ConnectionTest, PolicyTokenWithDeviceConnectIsAccepted) {
   CreateDevice("dev1");
   auto client = NewClient();

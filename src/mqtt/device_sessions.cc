@@ -61,9 +61,9 @@ void DeviceSessions::Detach(const std::string& device_id, uint64_t connection_id
   if (session.clean) {
     AbandonAll(device_id, session);
     sessions_.erase(it);
-    return;
   }
-  EraseIfIdle(device_id);
+  // A persistent session stays, even empty: its existence is session state (MQTT 3.1.2.4), which
+  // the next CONNACK reports as Session Present. Like Mosquitto's default, it never expires.
 }
 
 std::vector<uint8_t> DeviceSessions::Subscribe(const std::string& device_id,
@@ -209,13 +209,6 @@ void DeviceSessions::AbandonAll(const std::string& device_id, Session& session) 
 void DeviceSessions::DropExpired(Session& session) {
   Timestamp now = clock_.Now();
   std::erase_if(session.inflight, [now](const Delivery& d) { return d.lock_deadline <= now; });
-}
-
-void DeviceSessions::EraseIfIdle(const std::string& device_id) {
-  auto it = sessions_.find(device_id);
-  if (it == sessions_.end()) return;
-  const Session& s = it->second;
-  if (!s.connection && s.subscriptions.empty() && s.inflight.empty()) sessions_.erase(it);
 }
 
 }  // namespace iothub::mqtt

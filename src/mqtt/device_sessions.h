@@ -100,7 +100,6 @@ class DeviceSessions {
   uint16_t NextPacketId(Session& session);
   void AbandonAll(const std::string& device_id, Session& session);
   void DropExpired(Session& session);
-  void EraseIfIdle(const std::string& device_id);
 
   core::Hub& hub_;
   size_t shard_;
