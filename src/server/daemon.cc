@@ -278,6 +278,7 @@ Status Daemon::StartListeners() {
     // Front-ends replace NotServedYet as they land (AMQP next).
     net::AcceptHandler handler = NotServedYet(endpoint.name);
     http::SessionOptions http_options{.handler_executor = blocking_.get()};
+    http_options.websocket_protocols.emplace_back("mqtt", mqtt_->Acceptor("mqtt-ws"));
     std::string_view name = endpoint.name;
     if (name == "https") {
       handler = http::HttpsAcceptHandler(tls_context_, router_, http_options);
