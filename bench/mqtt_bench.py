@@ -260,19 +260,18 @@ def fmt(value, digits):
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def idle_rows(name, hub, mosq):
+def idle_rows(name, hub, mosq, rounds):
     rows = []
     for label, get, digits in [
         ("connections open", lambda r: r["connections_open"], 0),
-        ("closed by the broker while idle (2 rounds)",
-         lambda r: r["dropped_while_idle"] + r.get("round2_dropped_while_idle", 0), 0),
+        ("closed by the broker while idle (all rounds)", lambda r: r["all_dropped_while_idle"], 0),
         ("KiB per connection (RSS open - before)",
          lambda r: (r["rss_open_kib"] - r["rss_before_kib"]) / max(1, r["connections_open"]), 1),
         ("broker RSS before (MiB)", lambda r: r["rss_before_kib"] / 1024, 1),
         ("broker RSS with all open (MiB)", lambda r: r["rss_open_kib"] / 1024, 1),
         ("broker RSS after closing all (MiB)", lambda r: r["rss_closed_kib"] / 1024, 1),
-        ("RSS growth, 2nd round all open vs 1st (MiB)",
-         lambda r: (r["round2_rss_open_kib"] - r["rss_open_kib"]) / 1024, 1),
+        (f"RSS growth, round {rounds} all open vs round 1 (MiB)",
+         lambda r: (r["last_rss_open_kib"] - r["rss_open_kib"]) / 1024, 1),
         ("connect rate (conn/s, CONNECT+SUBSCRIBE)",
          lambda r: r["connections_open"] / r["open_seconds"] if r["open_seconds"] else None, 0),
         ("broker CPU ms per connection open",
@@ -320,6 +319,8 @@ def main():
     parser.add_argument("--settle", type=float, default=3,
                         help="seconds to wait before each RSS reading")
     parser.add_argument("--load-threads", type=int, default=1)
+    parser.add_argument("--idle-rounds", type=int, default=2,
+                        help="idle runs per broker process (growth after the first is reported)")
     parser.add_argument("--no-plain", action="store_true", help="TLS only")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
     args = parser.parse_args()
@@ -366,9 +367,9 @@ def main():
                 telemetry_stored += hub.metric("iothub_messages_received_total") or 0
                 hub.restart()
                 mosq.restart()
-            # Idle runs twice on the same process: the second round's growth is memory that
-            # closed connections did not give back for reuse.
-            rounds = 2 if mode == "idle" else 1
+            # Idle runs --idle-rounds times on the same process: growth after the first round is
+            # memory that closed connections did not give back for reuse.
+            rounds = args.idle_rounds if mode == "idle" else 1
             pair = {}
             for broker, proc, addr, tls_port, plain_port, devices, hub_host in [
                     ("iothub", hub.proc, hub_addr, hub.mqtt_port, hub.plain_port, hub_devices,
@@ -378,13 +379,16 @@ def main():
                 runs = [run_load(load, args, proc.pid, mode, tls, addr,
                                  tls_port if tls else plain_port, devices, hub.ca, hub_host)
                         for _ in range(rounds)]
-                pair[broker] = runs[0]
-                if rounds == 2:
-                    pair[broker]["round2_rss_open_kib"] = runs[1]["rss_open_kib"]
-                    pair[broker]["round2_connections_open"] = runs[1]["connections_open"]
-                    pair[broker]["round2_dropped_while_idle"] = runs[1]["dropped_while_idle"]
-                    if runs[1].get("first_error") and not runs[0].get("first_error"):
-                        pair[broker]["first_error"] = "round 2: " + runs[1]["first_error"]
+                pair[broker] = dict(runs[0])
+                if mode == "idle":
+                    pair[broker]["rounds"] = runs
+                    pair[broker]["last_rss_open_kib"] = runs[-1]["rss_open_kib"]
+                    pair[broker]["all_dropped_while_idle"] = sum(
+                        r["dropped_while_idle"] for r in runs)
+                    errors = [f"round {k + 1}: {r['first_error']}"
+                              for k, r in enumerate(runs) if r.get("first_error")]
+                    if errors:
+                        pair[broker]["first_error"] = errors[0]
             results[name] = pair
         telemetry_stored += hub.metric("iothub_messages_received_total") or 0
     finally:
@@ -397,7 +401,7 @@ def main():
     for name, pair in results.items():
         if name.startswith("idle"):
             rows += idle_rows(f"{name}, {args.connections} conns", pair["iothub"],
-                              pair["mosquitto"])
+                              pair["mosquitto"], args.idle_rounds)
         else:
             rows += telemetry_rows(
                 f"{name}, {args.publishers} pub x {args.window} window, {args.payload} B",
