@@ -5,14 +5,6 @@
 #include "mqtt/packets.h"
 
 namespace iothub::mqtt {
-
-// Parameterized test names show the packet type and size, not the variant's raw bytes (which hold
-// uninitialized padding, so the names would change from run to run).
-void PrintTo(const Packet& packet, std::ostream* os) {
-  *os << "type " << static_cast<int>(TypeOf(packet)) << ", " << EncodePacket(packet).size()
-      << " bytes";
-}
-
 namespace {
 
 using std::string_literals::operator""s;
