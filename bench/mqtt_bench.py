@@ -410,7 +410,8 @@ def main():
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
                             text=True).stdout.strip()
     print(f"# MQTT side by side, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
-    print(f"iothubd {commit} ({args.build_dir}) vs {mosq.version}; {os.cpu_count()} cores "
+    print(f"iothubd of {args.build_dir} (checkout at {commit} when run) vs {mosq.version}; "
+          f"{os.cpu_count()} cores "
           f"({platform.processor() or platform.machine()}), loopback; load generator mqtt_load "
           f"with {args.load_threads} thread(s), on the same machine.")
     print("Durability differs: iothub acknowledges (PUBACK) a telemetry message once it is in "
