@@ -274,5 +274,69 @@ TEST_F(C2dSessionTest, MessageWhoseTopicMqttCannotCarryIsRejected) {
   EXPECT_EQ(FeedbackStatuses(), std::vector<std::string>{"Rejected"});
 }
 
+TEST_F(C2dSessionTest, ALaterSubscribeSendsNothingTwice) {
+  core::Device d = CreateDevice("dev1");
+  SendC2d("dev1", C2d("once"));
+  auto client = Connected(d);
+  Subscribe(*client, "dev1");
+  ASSERT_EQ(Publishes(client->Received()).size(), 1u);
+  // The SDK's onDeviceMethod or getTwin subscribes again while the delivery is unacknowledged.
+  client->Send(mqtt::Subscribe{.packet_id = 4, .subscriptions = {{"$iothub/methods/POST/#", 0}}});
+  RunAll();
+  auto packets = client->Received();
+  ASSERT_EQ(packets.size(), 1u);
+  EXPECT_EQ(TypeOf(packets[0]), PacketType::kSuback);
+}
+
+TEST_F(C2dSessionTest, APubackOfAnEarlierSessionCompletesNothing) {
+  core::Device d = CreateDevice("dev1");
+  SendC2d("dev1", C2d("a"));
+  size_t shard = hub_->ShardOf("dev1");
+  DeviceSessions& sessions = endpoint_->sessions(shard);
+  std::vector<std::string> sent;
+  auto ref = [&sent](uint64_t id) {
+    return ConnectionRef{.id = id,
+                         .send = [&sent](std::string packet) { sent.push_back(packet); },
+                         .evict = [](std::string) {}};
+  };
+  Attached first = sessions.Attach("dev1", /*clean_session=*/true, ref(1));
+  sessions.Subscribe("dev1", first.epoch, {{DeviceboundFilter("dev1"), 1}});
+  sessions.OnSubscribed("dev1");
+  RunAll();
+  ASSERT_EQ(sent.size(), 1u);
+  // A new clean session abandons the delivery and hands it out again under the same packet id.
+  Attached second = sessions.Attach("dev1", /*clean_session=*/true, ref(2));
+  EXPECT_NE(second.epoch, first.epoch);
+  RunAll();
+  sessions.Subscribe("dev1", second.epoch, {{DeviceboundFilter("dev1"), 1}});
+  sessions.OnSubscribed("dev1");
+  RunAll();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sessions.inflight("dev1"), 1u);
+  // The first connection's PUBACK arrives late: it must not complete the new delivery.
+  sessions.Puback("dev1", first.epoch, 1);
+  RunAll();
+  EXPECT_EQ(sessions.inflight("dev1"), 1u);
+  EXPECT_EQ(hub_->c2d(shard).Depth("dev1"), 1u);
+  sessions.Puback("dev1", second.epoch, 1);
+  RunAll();
+  EXPECT_EQ(hub_->c2d(shard).Depth("dev1"), 0u);
+}
+
+TEST_F(C2dSessionTest, DeletingTheDeviceEndsItsConnectionAndSession) {
+  core::Device d = CreateDevice("dev1");
+  auto client = Connected(d);
+  Subscribe(*client, "dev1");
+  ASSERT_TRUE(hub_->registry().Delete("dev1", "").ok());
+  RunAll();
+  EXPECT_TRUE(client->closed());
+  EXPECT_EQ(endpoint_->sessions(hub_->ShardOf("dev1")).session_count(), 0u);
+  // Re-created with the same id, it starts without a session.
+  core::Device again = CreateDevice("dev1");
+  bool present = true;
+  auto next = Connected(again, false, 0, &present);
+  EXPECT_FALSE(present);
+}
+
 }  // namespace
 }  // namespace iothub::mqtt

@@ -167,17 +167,17 @@ void Connection::HandleConnect(Connect connect) {
                             if (auto c = self.lock()) c->Deliver(std::move(packet));
                           });
                         },
-                    .replaced =
-                        [self, home] {
-                          home->Post([self] {
-                            if (auto c = self.lock()) c->Replaced();
+                    .evict =
+                        [self, home](std::string why) {
+                          home->Post([self, why = std::move(why)] {
+                            if (auto c = self.lock()) c->Evict(why);
                           });
                         }};
   OnDeviceShard([device = device_id_, clean = connect.clean_session, ref = std::move(ref), self,
                  home](DeviceSessions& sessions) mutable {
-    bool present = sessions.Attach(device, clean, std::move(ref));
-    home->Post([self, present] {
-      if (auto c = self.lock()) c->OnAttached(present);
+    Attached attached = sessions.Attach(device, clean, std::move(ref));
+    home->Post([self, attached] {
+      if (auto c = self.lock()) c->OnAttached(attached);
     });
     sessions.Resume(device);  // deliveries are posted after the CONNACK
   });
@@ -226,9 +226,11 @@ void Connection::Refuse(ConnectReturnCode code, std::string_view why) {
   output_->Close();
 }
 
-void Connection::OnAttached(bool session_present) {
+void Connection::OnAttached(Attached attached) {
   if (state_ != State::kAuthenticating) return;  // closed meanwhile (Shut detached it)
   state_ = State::kConnected;
+  epoch_ = attached.epoch;
+  bool session_present = attached.session_present;
   output_->ResumeReading();
   Write(Connack{.session_present = session_present, .return_code = ConnectReturnCode::kAccepted});
   HUB_LOG_DEBUG("mqtt", "{}: device '{}' connected (session present: {})", remote_, device_id_,
@@ -249,8 +251,12 @@ void Connection::HandlePublish(Publish publish) {
       // Twin and direct-method topics are not served yet; acknowledged so the SDKs go on.
       HUB_LOG_DEBUG("mqtt", "device '{}': PUBLISH to '{}' ignored (not served yet)", device_id_,
                     publish.topic);
-      if (publish.qos == 1)
-        Write(PacketIdOnly{.type = PacketType::kPuback, .packet_id = publish.packet_id});
+      if (publish.qos == 1) {
+        // Acknowledged in turn behind telemetry still being stored (MQTT 4.6: PUBACKs in order).
+        pending_.push_back({.packet_id = publish.packet_id, .durable = true});
+        ++next_sequence_;
+        AcknowledgeInOrder();
+      }
       return;
     case PublishKind::kTelemetry:
       break;
@@ -300,14 +306,20 @@ void Connection::OnTelemetryDurable(uint64_t sequence, Status status) {
   CountMessages(Traffic::kTelemetryIn);
   if (sequence < pending_base_ || sequence - pending_base_ >= pending_.size()) return;
   pending_[sequence - pending_base_].durable = true;
+  AcknowledgeInOrder();
+}
+
+void Connection::AcknowledgeInOrder() {
   // PUBACKs go out in the order the PUBLISHes came (MQTT 4.6).
-  while (!pending_.empty() && pending_.front().durable) {
-    if (pending_.front().packet_id != 0) {
-      Write(PacketIdOnly{.type = PacketType::kPuback, .packet_id = pending_.front().packet_id});
+  size_t done = 0;
+  while (done < pending_.size() && pending_[done].durable) {
+    if (pending_[done].packet_id != 0) {
+      Write(PacketIdOnly{.type = PacketType::kPuback, .packet_id = pending_[done].packet_id});
     }
-    pending_.pop_front();
-    ++pending_base_;
+    ++done;
   }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
+  pending_base_ += done;
   if (reading_paused_ && pending_.size() <= endpoint_.options().max_pending_telemetry / 2) {
     reading_paused_ = false;
     output_->ResumeReading();
@@ -317,24 +329,24 @@ void Connection::OnTelemetryDurable(uint64_t sequence, Status status) {
 void Connection::HandleSubscribe(Subscribe subscribe) {
   std::weak_ptr<Connection> self = weak_from_this();
   Executor* home = &endpoint_.hub().shard_executor(shard_);
-  OnDeviceShard([device = device_id_, subscribe = std::move(subscribe), self,
+  OnDeviceShard([device = device_id_, epoch = epoch_, subscribe = std::move(subscribe), self,
                  home](DeviceSessions& sessions) {
-    std::vector<uint8_t> codes = sessions.Subscribe(device, subscribe.subscriptions);
+    std::vector<uint8_t> codes = sessions.Subscribe(device, epoch, subscribe.subscriptions);
     home->Post(
         [self, ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}] {
           auto c = self.lock();
           if (c && c->connected()) c->Write(ack);
         });
-    if (sessions.attached(device)) sessions.Resume(device);
+    sessions.OnSubscribed(device);
   });
 }
 
 void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
   std::weak_ptr<Connection> self = weak_from_this();
   Executor* home = &endpoint_.hub().shard_executor(shard_);
-  OnDeviceShard([device = device_id_, unsubscribe = std::move(unsubscribe), self,
+  OnDeviceShard([device = device_id_, epoch = epoch_, unsubscribe = std::move(unsubscribe), self,
                  home](DeviceSessions& sessions) {
-    sessions.Unsubscribe(device, unsubscribe.filters);
+    sessions.Unsubscribe(device, epoch, unsubscribe.filters);
     home->Post([self, packet_id = unsubscribe.packet_id] {
       auto c = self.lock();
       if (c && c->connected()) {
@@ -345,8 +357,8 @@ void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
 }
 
 void Connection::HandlePuback(uint16_t packet_id) {
-  OnDeviceShard([device = device_id_, packet_id](DeviceSessions& sessions) {
-    sessions.Puback(device, packet_id);
+  OnDeviceShard([device = device_id_, epoch = epoch_, packet_id](DeviceSessions& sessions) {
+    sessions.Puback(device, epoch, packet_id);
   });
 }
 
@@ -355,9 +367,9 @@ void Connection::Deliver(std::string packet) {
   output_->Write(packet);
 }
 
-void Connection::Replaced() {
-  will_.reset();  // the device is still connected, through its newer connection
-  Shut("replaced by a newer connection of the device", false);
+void Connection::Evict(std::string_view why) {
+  will_.reset();  // a newer connection serves the device, or the device is gone
+  Shut(why, false);
 }
 
 void Connection::OnTimer(Timestamp now) {
@@ -367,6 +379,9 @@ void Connection::OnTimer(Timestamp now) {
       if (now >= connect_deadline_) Shut("no CONNECT within the connect timeout", true);
       return;
     case State::kConnected:
+      // Paused (telemetry not yet stored), the client's packets wait unread in the OS: its
+      // silence is ours.
+      if (reading_paused_) last_heard_ = now;
       if (keep_alive_limit_.count() > 0 && now - last_heard_ > keep_alive_limit_) {
         Shut("silent for longer than 1.5 x its keep-alive", true);
       } else if (now >= token_expiry_) {

@@ -2,15 +2,16 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/clock.h"
 #include "core/auth/authenticator.h"
 #include "core/message.h"
+#include "mqtt/device_sessions.h"
 #include "mqtt/packets.h"
 
 namespace iothub::mqtt {
@@ -42,9 +43,10 @@ class ConnectionOutput {
 // payload over the limit, a silence over 1.5 x keep-alive, no CONNECT within connect_timeout, and
 // the token's expiry close the connection. Every refusal is logged with its reason. A will on a
 // telemetry topic of the device is appended to telemetry (iothub-MessageType=Will) when the
-// connection ends without DISCONNECT, as IoT Hub does.
+// connection ends without DISCONNECT, as IoT Hub does (not when evicted: a newer connection took
+// over, or the device was deleted).
 //
-// Thread: the connection's shard, for every method (the Endpoint posts Deliver and Replaced
+// Thread: the connection's shard, for every method (the Endpoint posts Deliver and Evict
 // there). Held by shared_ptr: work it posts elsewhere keeps only a weak_ptr.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -63,8 +65,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // An encoded packet from the device's session (a C2D PUBLISH); dropped once closed.
   void Deliver(std::string packet);
-  // A newer connection took over the device: close.
-  void Replaced();
+  // The device's session evicted this connection (a newer one took over, the device was
+  // deleted): close, without the will.
+  void Evict(std::string_view why);
 
   uint64_t id() const { return id_; }
   size_t shard() const { return shard_; }
@@ -86,9 +89,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void AcceptWill(Will will);
   // Appends the will (if any) to telemetry: the connection ended without DISCONNECT.
   void PublishWill();
-  void OnAttached(bool session_present);
+  void OnAttached(Attached attached);
   void HandlePublish(Publish publish);
   void OnTelemetryDurable(uint64_t sequence, Status status);
+  void AcknowledgeInOrder();
   void HandleSubscribe(Subscribe subscribe);
   void HandleUnsubscribe(Unsubscribe unsubscribe);
   void HandlePuback(uint16_t packet_id);
@@ -121,8 +125,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string generation_id_;
   std::optional<core::Message> will_;
 
-  std::deque<PendingPublish> pending_;  // telemetry in arrival order, not yet acknowledged
-  uint64_t pending_base_ = 0;           // the sequence of pending_.front()
+  uint64_t epoch_ = 0;  // the device session's (Attached)
+
+  // PUBLISHes in arrival order, not yet acknowledged (a vector: at most
+  // max_pending_telemetry, and an empty one costs nothing).
+  std::vector<PendingPublish> pending_;
+  uint64_t pending_base_ = 0;  // the sequence of pending_.front()
   uint64_t next_sequence_ = 0;
 };
 

@@ -17,25 +17,26 @@ DeviceSessions::DeviceSessions(core::Hub& hub, size_t shard, const MqttOptions& 
                                const Clock& clock)
     : hub_(hub), shard_(shard), options_(options), clock_(clock) {}
 
-bool DeviceSessions::Attach(const std::string& device_id, bool clean_session,
-                            ConnectionRef connection) {
+Attached DeviceSessions::Attach(const std::string& device_id, bool clean_session,
+                                ConnectionRef connection) {
   auto [it, inserted] = sessions_.try_emplace(device_id);
   Session& session = it->second;
   bool present = !inserted && !clean_session && !session.clean;
   if (session.connection) {
     HUB_LOG_INFO("mqtt", "device '{}': a new connection replaces the open one", device_id);
-    session.connection->replaced();
+    session.connection->evict("replaced by a newer connection of the device");
     session.connection.reset();
   }
-  if (clean_session || session.clean) {
+  if (inserted || clean_session || session.clean) {
     // MQTT-3.1.2-6: a clean session starts empty; so does a persistent one following a clean one.
     AbandonAll(device_id, session);
     session = Session{};
+    session.epoch = next_epoch_++;
   }
   session.clean = clean_session;
   session.connection = std::move(connection);
   hub_.registry().SetConnectionState(device_id, true);
-  return present;
+  return {.session_present = present, .epoch = session.epoch};
 }
 
 void DeviceSessions::Resume(const std::string& device_id) {
@@ -66,9 +67,13 @@ void DeviceSessions::Detach(const std::string& device_id, uint64_t connection_id
   // the next CONNACK reports as Session Present. Like Mosquitto's default, it never expires.
 }
 
-std::vector<uint8_t> DeviceSessions::Subscribe(const std::string& device_id,
+std::vector<uint8_t> DeviceSessions::Subscribe(const std::string& device_id, uint64_t epoch,
                                                const std::vector<Subscription>& subscriptions) {
-  Session& session = sessions_[device_id];
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end() || it->second.epoch != epoch) {
+    return std::vector<uint8_t>(subscriptions.size(), kSubscribeFailure);  // nobody to answer
+  }
+  Session& session = it->second;
   std::vector<uint8_t> codes;
   codes.reserve(subscriptions.size());
   for (const Subscription& s : subscriptions) {
@@ -98,10 +103,17 @@ std::vector<uint8_t> DeviceSessions::Subscribe(const std::string& device_id,
   return codes;
 }
 
-void DeviceSessions::Unsubscribe(const std::string& device_id,
-                                 const std::vector<std::string>& filters) {
+void DeviceSessions::OnSubscribed(const std::string& device_id) {
   auto it = sessions_.find(device_id);
   if (it == sessions_.end()) return;
+  DropExpired(it->second);
+  Pump(device_id, it->second);
+}
+
+void DeviceSessions::Unsubscribe(const std::string& device_id, uint64_t epoch,
+                                 const std::vector<std::string>& filters) {
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end() || it->second.epoch != epoch) return;
   Session& session = it->second;
   for (const std::string& filter : filters) {
     std::erase_if(session.subscriptions, [&](const auto& sub) { return sub.first == filter; });
@@ -111,9 +123,9 @@ void DeviceSessions::Unsubscribe(const std::string& device_id,
   }
 }
 
-void DeviceSessions::Puback(const std::string& device_id, uint16_t packet_id) {
+void DeviceSessions::Puback(const std::string& device_id, uint64_t epoch, uint16_t packet_id) {
   auto it = sessions_.find(device_id);
-  if (it == sessions_.end()) return;
+  if (it == sessions_.end() || it->second.epoch != epoch) return;
   Session& session = it->second;
   auto d = std::find_if(session.inflight.begin(), session.inflight.end(),
                         [&](const Delivery& x) { return x.packet_id == packet_id; });
@@ -132,6 +144,13 @@ void DeviceSessions::Puback(const std::string& device_id, uint16_t packet_id) {
     }
   });
   Pump(device_id, session);
+}
+
+void DeviceSessions::Remove(const std::string& device_id) {
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end()) return;
+  if (it->second.connection) it->second.connection->evict("the device was deleted");
+  sessions_.erase(it);  // its queue, and with it every lock, is dropped by the hub
 }
 
 void DeviceSessions::OnAvailable(const std::string& device_id) {

@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -23,7 +22,18 @@ namespace iothub::mqtt {
 struct ConnectionRef {
   uint64_t id = 0;  // unique per connection, for telling a stale detach from the current one
   std::function<void(std::string packet)> send;  // writes an encoded packet to the connection
-  std::function<void()> replaced;                // a newer connection took over the device
+  // The device's session no longer wants this connection (a newer one took over, or the device
+  // was deleted): close it, without the will. `why` is for the log.
+  std::function<void(std::string why)> evict;
+};
+
+// What Attach tells the connection.
+struct Attached {
+  bool session_present = false;
+  // Identifies this incarnation of the session: SUBSCRIBE, UNSUBSCRIBE and PUBACK carry it, and
+  // are ignored once the session was discarded (clean session, device deleted), so a late PUBACK
+  // of an old connection can never complete a message of a new session that reused its packet id.
+  uint64_t epoch = 0;
 };
 
 // The persistent MQTT sessions of the devices of one shard (MQTT 3.1.1 section 3.1.2.4): each
@@ -48,14 +58,14 @@ class DeviceSessions {
   DeviceSessions(const DeviceSessions&) = delete;
   DeviceSessions& operator=(const DeviceSessions&) = delete;
 
-  // `connection` now serves `device_id`. An older connection still attached is told it was
-  // replaced. With `clean_session` the previous session is discarded first (its deliveries are
-  // abandoned, so they are handed out again at once). Returns whether a session was present
-  // (CONNACK's flag). Marks the device connected in the registry. Deliveries start only with
+  // `connection` now serves `device_id`. An older connection still attached is evicted. With
+  // `clean_session` the previous session is discarded first (its deliveries are abandoned, so they
+  // are handed out again at once). Returns whether a session was present (CONNACK's flag) and the
+  // session's epoch. Marks the device connected in the registry. Deliveries start only with
   // Resume(), so that the caller can send CONNACK first.
-  bool Attach(const std::string& device_id, bool clean_session, ConnectionRef connection);
-  // Sends again (DUP) the unacknowledged deliveries whose lock still holds, then delivers queued
-  // messages if the device subscribed.
+  Attached Attach(const std::string& device_id, bool clean_session, ConnectionRef connection);
+  // After Attach: sends again (DUP) the unacknowledged deliveries whose lock still holds, then
+  // delivers queued messages if the device subscribed.
   void Resume(const std::string& device_id);
   // Connection `connection_id` of the device is gone. Ignored unless it is the one attached. A
   // clean session ends with its connection (deliveries abandoned); a persistent one stays.
@@ -63,14 +73,22 @@ class DeviceSessions {
 
   // SUBSCRIBE: the return codes, one per subscription: the granted QoS (at most 1), or
   // kSubscribeFailure for a filter outside the device's topics or beyond max_subscriptions. A
-  // filter already held is replaced. Call Resume() after sending SUBACK.
-  std::vector<uint8_t> Subscribe(const std::string& device_id,
+  // filter already held is replaced. Call OnSubscribed() after sending SUBACK. All failures when
+  // `epoch` is not the session's (the client's connection is already gone).
+  std::vector<uint8_t> Subscribe(const std::string& device_id, uint64_t epoch,
                                  const std::vector<Subscription>& subscriptions);
+  // Delivers what a new devicebound subscription allows (never sends anything twice).
+  void OnSubscribed(const std::string& device_id);
   // UNSUBSCRIBE: forgets the filters (unknown ones are ignored).
-  void Unsubscribe(const std::string& device_id, const std::vector<std::string>& filters);
+  void Unsubscribe(const std::string& device_id, uint64_t epoch,
+                   const std::vector<std::string>& filters);
   // PUBACK of a C2D delivery: completes the message. Unknown packet ids are ignored (the lock ran
-  // out, or the PUBACK came twice).
-  void Puback(const std::string& device_id, uint16_t packet_id);
+  // out, or the PUBACK came twice), and so is a PUBACK of another epoch.
+  void Puback(const std::string& device_id, uint64_t epoch, uint16_t packet_id);
+
+  // The device was deleted: its session goes, and its connection is evicted. (Its C2D queue is
+  // dropped by the hub.)
+  void Remove(const std::string& device_id);
 
   // The C2D queue of `device_id` gained a visible message (C2dQueues' available callback).
   void OnAvailable(const std::string& device_id);
@@ -90,10 +108,11 @@ class DeviceSessions {
   struct Session {
     std::vector<std::pair<std::string, uint8_t>> subscriptions;  // filter, granted QoS
     std::optional<uint8_t> devicebound_qos;
-    std::deque<Delivery> inflight;  // in sending order
+    std::vector<Delivery> inflight;  // in sending order (a vector: an empty one costs nothing)
     uint16_t next_packet_id = 1;
     std::optional<ConnectionRef> connection;
     bool clean = false;
+    uint64_t epoch = 0;
   };
 
   void Pump(const std::string& device_id, Session& session);
@@ -106,6 +125,7 @@ class DeviceSessions {
   MqttOptions options_;
   const Clock& clock_;
   std::unordered_map<std::string, Session> sessions_;
+  uint64_t next_epoch_ = 1;
 };
 
 }  // namespace iothub::mqtt

@@ -37,6 +37,10 @@ class StreamLink final : public net::StreamHandler,
   void set_connection(std::shared_ptr<Connection> c) { connection_ = std::move(c); }
 
   // net::StreamHandler
+  void OnDrained() override {
+    output_full_ = false;
+    ApplyPause();
+  }
   void OnData(std::string_view bytes) override {
     std::shared_ptr<Connection> c = connection_;  // closing may drop this link's reference
     if (c) c->OnData(bytes);
@@ -50,22 +54,48 @@ class StreamLink final : public net::StreamHandler,
 
   // ConnectionOutput
   void Write(std::string_view bytes) override {
-    if (stream_) stream_->Write(bytes);
+    if (!stream_) return;
+    stream_->Write(bytes);
+    if (stream_->pending_write_bytes() > kMaxPendingOutput) {
+      // A client that does not read stops being read from (it could otherwise make us buffer
+      // answers to its PINGREQs without end).
+      output_full_ = true;
+      ApplyPause();
+    }
   }
   void PauseReading() override {
-    if (stream_) stream_->PauseReading();
+    connection_paused_ = true;
+    ApplyPause();
   }
   void ResumeReading() override {
-    if (stream_) stream_->ResumeReading();
+    connection_paused_ = false;
+    ApplyPause();
   }
   void Close() override {
     if (stream_) stream_->Close();
   }
 
  private:
+  static constexpr size_t kMaxPendingOutput = 64 * 1024;
+
+  // Reading pauses while the connection asks for it or the output is backed up.
+  void ApplyPause() {
+    bool pause = connection_paused_ || output_full_;
+    if (!stream_ || pause == paused_) return;
+    paused_ = pause;
+    if (pause) {
+      stream_->PauseReading();
+    } else {
+      stream_->ResumeReading();
+    }
+  }
+
   std::shared_ptr<net::ByteStream> stream_;
   std::shared_ptr<ListenerMetrics> metrics_;
   std::shared_ptr<Connection> connection_;
+  bool connection_paused_ = false;
+  bool output_full_ = false;
+  bool paused_ = false;
 };
 
 }  // namespace
@@ -78,9 +108,20 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
     hub.c2d(shard).SetAvailableCallback(
         [sessions](const std::string& device_id) { sessions->OnAvailable(device_id); });
   }
+  // A deleted device loses its session and its connection. The registry keeps its listeners
+  // forever: `alive_` keeps a late call from reaching a destroyed Endpoint's sessions (the daemon
+  // deletes devices only while the endpoint lives; its blocking pool stops first).
+  hub.registry().AddDeleteListener([this, alive = alive_](const std::string& device_id) {
+    if (!alive->load()) return;
+    size_t shard = hub_.ShardOf(device_id);
+    hub_.shard_executor(shard).Post([this, alive, shard, device_id] {
+      if (alive->load()) sessions_[shard]->Remove(device_id);
+    });
+  });
 }
 
 Endpoint::~Endpoint() {
+  alive_->store(false);
   for (size_t shard = 0; shard < hub_.shard_count(); ++shard) {
     hub_.c2d(shard).SetAvailableCallback(nullptr);
   }

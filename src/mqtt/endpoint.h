@@ -65,6 +65,7 @@ class Endpoint {
   // Per shard, touched only there. Raw pointers: a connection removes itself when it closes.
   std::vector<std::unordered_set<Connection*>> connections_;
   std::atomic<uint64_t> next_connection_id_{1};
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace iothub::mqtt
