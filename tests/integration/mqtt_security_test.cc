@@ -197,7 +197,8 @@ TEST_F(MqttSecurityTest, GarbageBytesAreClosedWithoutConnack) {
     std::string error;
     auto c = hub_->OpenRaw(tls, &error);
     ASSERT_TRUE(c) << error;
-    c->Send(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n\xff\xfe\x00\x01garbage", 40));
+    static constexpr char kGarbage[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n\xff\xfe\x00\x01garbage";
+    c->Send(std::string(kGarbage, sizeof(kGarbage) - 1));  // with the NUL inside, without the last
     EXPECT_TRUE(c->WaitClosed(5s)) << (tls ? "TLS" : "plain") << Log();
     for (const RawPacket& p : c->skipped()) {
       EXPECT_NE(p.type(), mqtt_wire::kConnack) << "garbage answered with a CONNACK";
