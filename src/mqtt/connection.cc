@@ -282,7 +282,13 @@ void Connection::HandlePublish(Publish publish) {
     reading_paused_ = true;
     output_->PauseReading();
   }
-  endpoint_.hub().registry().TouchActivity(device_id_);
+  // lastActivityTime to the second: the registry's lock is shared by every shard, so a busy
+  // device touches it at most once a second rather than with every message.
+  Timestamp now = endpoint_.clock().Now();
+  if (now - last_touched_ >= std::chrono::seconds(1)) {
+    last_touched_ = now;
+    endpoint_.hub().registry().TouchActivity(device_id_);
+  }
   std::weak_ptr<Connection> self = weak_from_this();
   Executor* home = &endpoint_.hub().shard_executor(shard_);
   endpoint_.hub().telemetry().Append(

@@ -117,6 +117,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Timestamp last_heard_;
   Duration keep_alive_limit_{0};  // 1.5 x keep-alive; 0: none
   Timestamp token_expiry_;
+  Timestamp last_touched_;  // when telemetry last moved the device's lastActivityTime
 
   std::string device_id_;
   size_t device_shard_ = 0;

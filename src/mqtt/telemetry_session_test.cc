@@ -40,6 +40,22 @@ TEST_F(TelemetrySessionTest, Qos1PublishIsStoredWithItsPropertiesAndAcknowledged
   EXPECT_NE(stored[0].connection_auth_method.find("\"scope\":\"device\""), std::string::npos);
 }
 
+TEST_F(TelemetrySessionTest, TelemetryMovesLastActivityTimeToTheSecond) {
+  core::Device d = CreateDevice("dev1");
+  auto client = Connected(d);
+  auto publish = [&] {
+    client->Send(Publish{.qos = 0, .topic = "devices/dev1/messages/events/", .payload = "x"});
+    RunAll();
+    return hub_->registry().Get("dev1")->last_activity_time;
+  };
+  Timestamp first = publish();
+  EXPECT_EQ(first, clock_.Now());
+  clock_.Advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(publish(), first);  // within the second: the registry is not touched again
+  clock_.Advance(std::chrono::milliseconds(600));
+  EXPECT_EQ(publish(), clock_.Now());
+}
+
 TEST_F(TelemetrySessionTest, Qos0PublishIsStoredWithoutAcknowledgement) {
   core::Device d = CreateDevice("dev1");
   auto client = Connected(d);
