@@ -429,6 +429,15 @@ void Connection::Shut(std::string_view why, bool client_fault) {
   if (output_) output_->Close();
 }
 
+void Connection::Teardown() {
+  std::shared_ptr<Connection> keep = shared_from_this();  // the output may hold the last owner
+  if (state_ != State::kClosed) {
+    state_ = State::kClosed;
+    endpoint_.Forget(shard_, this);
+  }
+  if (std::shared_ptr<ConnectionOutput> output = std::move(output_)) output->Release();
+}
+
 void Connection::Write(const Packet& packet) {
   if (!output_) return;
   std::string bytes;

@@ -28,6 +28,9 @@ class ConnectionOutput {
   virtual void ResumeReading() = 0;
   // Writes what is queued, then closes; the transport calls Connection::OnClosed afterwards.
   virtual void Close() = 0;
+  // Drops what the output holds (its transport), with no further call to the connection: for
+  // shutdown, once the event loops stopped.
+  virtual void Release() {}
 };
 
 // One MQTT connection of a device, sans-I/O: bytes in (OnData), bytes out (ConnectionOutput),
@@ -68,6 +71,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The device's session evicted this connection (a newer one took over, the device was
   // deleted): close, without the will.
   void Evict(std::string_view why);
+
+  // Shutdown, with the shards stopped: lets go of the transport at once, without telling the
+  // device's session (which goes with the hub) or writing anything.
+  void Teardown();
 
   uint64_t id() const { return id_; }
   size_t shard() const { return shard_; }

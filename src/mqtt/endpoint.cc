@@ -74,6 +74,12 @@ class StreamLink final : public net::StreamHandler,
   void Close() override {
     if (stream_) stream_->Close();
   }
+  // The stream holds this link as its handler and the link holds the stream: a cycle that
+  // OnClosed breaks, and that this breaks at shutdown, when no OnClosed will come.
+  void Release() override {
+    std::shared_ptr<net::ByteStream> stream = std::move(stream_);
+    connection_.reset();
+  }
 
  private:
   static constexpr size_t kMaxPendingOutput = 64 * 1024;
@@ -151,6 +157,15 @@ void Endpoint::Tick(size_t shard) {
   std::vector<Connection*> due(connections_[shard].begin(), connections_[shard].end());
   for (Connection* c : due) {
     if (connections_[shard].contains(c)) c->OnTimer(now);
+  }
+}
+
+void Endpoint::CloseAll() {
+  for (auto& connections : connections_) {
+    std::vector<Connection*> open(connections.begin(), connections.end());
+    for (Connection* c : open) {
+      if (connections.contains(c)) c->Teardown();
+    }
   }
 }
 

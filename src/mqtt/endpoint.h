@@ -46,6 +46,11 @@ class Endpoint {
   // On that shard, about once a second (the daemon's PeriodicTask; tests call it by hand).
   void Tick(size_t shard);
 
+  // Lets go of every open connection and its stream at once. For shutdown: call after the shards
+  // stopped and before their event loops are destroyed (a stream and its connection hold each
+  // other until the stream closes, which a stopped loop never reports).
+  void CloseAll();
+
   // Shard `shard`'s sessions: only on that shard.
   DeviceSessions& sessions(size_t shard) { return *sessions_[shard]; }
   size_t connection_count(size_t shard) const { return connections_[shard].size(); }

@@ -61,5 +61,17 @@ TEST_F(EndpointTest, AClientThatDoesNotReadStopsBeingRead) {
   EXPECT_EQ(endpoint_->connection_count(0), 0u);
 }
 
+TEST_F(EndpointTest, CloseAllLetsGoOfStreamsThatNeverClosed) {
+  auto stream = std::make_shared<FakeStream>();
+  endpoint_->Acceptor("test")(stream);
+  std::weak_ptr<FakeStream> watch = stream;
+  stream.reset();
+  // Held only by its link, which its handler reference keeps alive: the cycle of an open stream.
+  ASSERT_FALSE(watch.expired());
+  endpoint_->CloseAll();
+  EXPECT_EQ(endpoint_->connection_count(0), 0u);
+  EXPECT_TRUE(watch.expired());
+}
+
 }  // namespace
 }  // namespace iothub::mqtt

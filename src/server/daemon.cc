@@ -97,6 +97,7 @@ void Daemon::Stop() {
     shards_->Stop();
     shards_->Join();
   }
+  if (mqtt_) mqtt_->CloseAll();  // MQTT connections still open: their streams go with the loops
   listeners_.clear();
   // No shard runs a task now: the hub may flush, and commits still in flight post into the
   // stopped shards, which drop them.
