@@ -30,31 +30,14 @@ using mqtt_wire::RawPacket;
 using mqtt_wire::ReadStatus;
 using nlohmann::json;
 
-class MqttDeviceTest : public ::testing::Test {
+class MqttDeviceTest : public SharedHubTest<MqttDeviceTest> {
  protected:
-  static void SetUpTestSuite() {
-    hub_ = new MqttHub();
-    error_ = new std::string(hub_->Start());
-  }
-  static void TearDownTestSuite() {
-    if (error_->empty()) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete error_;
-  }
   void SetUp() override {
     ASSERT_EQ(*error_, "") << "cannot start iothubd";
     id_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::string why;
     key_ = hub_->CreateDevice(id_, true, &why);
     ASSERT_NE(key_, "") << why;
-  }
-
-  static std::string Log() {
-    std::string log = hub_->log();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
   }
 
   std::unique_ptr<Connection> Connect(bool clean_session = true, bool tls = true) {
@@ -118,8 +101,6 @@ class MqttDeviceTest : public ::testing::Test {
     return mqtt_wire::ParseBag(bag);
   }
 
-  static inline MqttHub* hub_ = nullptr;
-  static inline std::string* error_ = nullptr;
   std::string id_;
   std::string key_;
 };

@@ -9,6 +9,8 @@
 //
 // Everything runs on the test's thread.
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -103,6 +105,39 @@ class MqttHub {
   std::string owner_key_;
   nlohmann::json feedback_records_ = nlohmann::json::array();
   int curl_count_ = 0;
+};
+
+// The base of the MQTT suites: one iothubd per suite, shared by its tests (each suite is one ctest
+// entry, WHOLE_SUITES). A suite may define `static std::string Prerequisite()` naming a missing
+// tool ("" when all is there); its tests then fail with that reason in their SetUp.
+template <typename Suite>
+class SharedHubTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    hub_ = new MqttHub();
+    error_ = new std::string(Suite::Prerequisite());
+    if (error_->empty()) *error_ = hub_->Start();
+    started_ = error_->empty();
+  }
+  static void TearDownTestSuite() {
+    if (started_) {
+      EXPECT_EQ(hub_->Stop(), "");
+    }
+    delete hub_;
+    delete error_;
+  }
+  static std::string Prerequisite() { return ""; }
+
+  // The tail of the hub's stderr, for failure messages.
+  static std::string Log() {
+    std::string log = hub_->log();
+    return "\n--- iothubd stderr (tail) ---\n" +
+           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
+  }
+
+  static inline MqttHub* hub_ = nullptr;
+  static inline std::string* error_ = nullptr;
+  static inline bool started_ = false;
 };
 
 }  // namespace iothub::testing

@@ -28,34 +28,21 @@ struct ToolRun {
   std::string out, err;
 };
 
-class MqttMosquittoTest : public ::testing::Test {
+class MqttMosquittoTest : public SharedHubTest<MqttMosquittoTest> {
+ public:  // read by SharedHubTest
+  static std::string Prerequisite() {
+    return std::system("command -v mosquitto_pub >/dev/null 2>&1") != 0
+               ? "mosquitto_pub is not installed: run scripts/setup (package mosquitto-clients)"
+               : "";
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    hub_ = new MqttHub();
-    error_ = new std::string(
-        std::system("command -v mosquitto_pub >/dev/null 2>&1") != 0
-            ? "mosquitto_pub is not installed: run scripts/setup (package mosquitto-clients)"
-            : hub_->Start());
-  }
-  static void TearDownTestSuite() {
-    if (error_->empty()) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete error_;
-  }
   void SetUp() override {
     ASSERT_EQ(*error_, "");
     id_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::string why;
     key_ = hub_->CreateDevice(id_, true, &why);
     ASSERT_NE(key_, "") << why;
-  }
-
-  static std::string Log() {
-    std::string log = hub_->log();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
   }
 
   // mosquitto_pub/_sub's connection options for device `id` with key `key`, over TLS.
@@ -92,8 +79,6 @@ class MqttMosquittoTest : public ::testing::Test {
     return r;
   }
 
-  static inline MqttHub* hub_ = nullptr;
-  static inline std::string* error_ = nullptr;
   std::string id_, key_;
 };
 

@@ -36,33 +36,17 @@ std::string Problem() {
   return "";
 }
 
-class MqttPahoTest : public ::testing::Test {
+class MqttPahoTest : public SharedHubTest<MqttPahoTest> {
+ public:  // read by SharedHubTest
+  static std::string Prerequisite() { return Problem(); }
+
  protected:
-  static void SetUpTestSuite() {
-    hub_ = new MqttHub();
-    error_ = new std::string(Problem());
-    if (error_->empty()) *error_ = hub_->Start();
-    started_ = error_->empty();
-  }
-  static void TearDownTestSuite() {
-    if (started_) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete error_;
-  }
   void SetUp() override {
     ASSERT_EQ(*error_, "");
     id_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::string why;
     key_ = hub_->CreateDevice(id_, true, &why);
     ASSERT_NE(key_, "") << why;
-  }
-
-  static std::string Log() {
-    std::string log = hub_->log();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
   }
 
   // One mqtt_paho_client.py session as this test's device; its JSON output ({"error": ...} when
@@ -92,9 +76,6 @@ class MqttPahoTest : public ::testing::Test {
 
   std::string C2dFilter() const { return "devices/" + id_ + "/messages/devicebound/#"; }
 
-  static inline MqttHub* hub_ = nullptr;
-  static inline std::string* error_ = nullptr;
-  static inline bool started_ = false;
   std::string id_, key_;
 };
 

@@ -27,19 +27,8 @@ using mqtt_wire::ReadStatus;
 constexpr int kAccepted = 0, kBadProtocol = 1, kIdentifierRejected = 2, kBadUserNameOrPassword = 4,
               kNotAuthorized = 5;
 
-class MqttSecurityTest : public ::testing::Test {
+class MqttSecurityTest : public SharedHubTest<MqttSecurityTest> {
  protected:
-  static void SetUpTestSuite() {
-    hub_ = new MqttHub();
-    error_ = new std::string(hub_->Start());
-  }
-  static void TearDownTestSuite() {
-    if (error_->empty()) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete error_;
-  }
   void SetUp() override { ASSERT_EQ(*error_, "") << "cannot start iothubd"; }
 
   // A device of this test's own: "<TestName>-<suffix>"; its primary key.
@@ -59,11 +48,6 @@ class MqttSecurityTest : public ::testing::Test {
   static std::string Base64Key() { return Base64Encode(RandomBytes(32)); }
 
   // The hub's log, for failure messages (its last part).
-  static std::string Log() {
-    std::string log = hub_->log();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
-  }
 
   // Publishes QoS 1 telemetry as a fresh device and expects the PUBACK: the hub still serves.
   void ExpectOthersStillServed(const std::string& suffix) {
@@ -94,9 +78,6 @@ class MqttSecurityTest : public ::testing::Test {
             .user_name = hub_->UserName(id),
             .password = hub_->DeviceToken(id, key, life)};
   }
-
-  static inline MqttHub* hub_ = nullptr;
-  static inline std::string* error_ = nullptr;
 };
 
 TEST_F(MqttSecurityTest, DeviceTokenIsAcceptedOverTlsAndPlain) {
