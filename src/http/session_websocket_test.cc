@@ -41,13 +41,9 @@ class SessionWebSocketTest : public LoopbackSessionTest {
  protected:
   void TearDown() override {
     if (listener_ != nullptr) listener_->Close();
-    std::promise<void> done;
-    pool_.executor(0).Post([&] {
-      std::lock_guard lock(mu_);
-      for (auto& s : streams_) s->Abort();
-      done.set_value();
+    net::RunOnShard(pool_, [&] {
+      for (auto& s : accepted_.All()) s->Abort();
     });
-    done.get_future().wait();
     pool_.Stop();
     pool_.Join();
   }
@@ -59,16 +55,7 @@ class SessionWebSocketTest : public LoopbackSessionTest {
     options.read_timeout = 2s;
     options.websocket_protocols.emplace_back(
         "mqtt", [this, configure](std::shared_ptr<net::ByteStream> stream) {
-          auto handler = std::make_shared<RecordingHandler>();
-          handler->stream = stream;
-          if (configure) configure(*handler);
-          {
-            std::lock_guard lock(mu_);
-            streams_.push_back(stream);
-            handlers_.push_back(handler);
-          }
-          cv_.notify_all();
-          stream->Start(handler);
+          accepted_.Serve(std::move(stream), configure);
         });
     return options;
   }
@@ -124,22 +111,10 @@ class SessionWebSocketTest : public LoopbackSessionTest {
 
   std::pair<std::shared_ptr<net::ByteStream>, std::shared_ptr<RecordingHandler>> Accepted(
       size_t i = 0) {
-    std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, 10s, [&] { return streams_.size() > i; })) {
-      ADD_FAILURE() << "no WebSocket stream " << i;
-      return {};
-    }
-    return {streams_[i], handlers_[i]};
+    return accepted_.Get(i);
   }
 
-  void OnShard(std::function<void()> task) {
-    std::promise<void> done;
-    pool_.executor(0).Post([&] {
-      task();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
+  void OnShard(const std::function<void()>& task) { net::RunOnShard(pool_, task); }
 
   // Reads messages until `n` bytes came; each must be binary.
   template <typename Client>
@@ -192,10 +167,7 @@ class SessionWebSocketTest : public LoopbackSessionTest {
   testing::TempDir dir_;
   asio::ssl::context client_ctx_{asio::ssl::context::tlsv12_client};
   websocket::response_type response_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::shared_ptr<net::ByteStream>> streams_;
-  std::vector<std::shared_ptr<RecordingHandler>> handlers_;
+  net::AcceptedStreams accepted_;
 };
 
 TEST_F(SessionWebSocketTest, MqttUpgradeGets101WithTheProtocolAndNoExtensions) {

@@ -100,7 +100,7 @@ TEST_F(IdleTlsStreamMemoryTest, IdleStreamsHoldNoBuffers) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
     OnShard([&] {
       pending = 0;
-      for (auto& s : streams_) pending += s->pending_write_bytes();
+      for (auto& s : accepted_.All()) pending += s->pending_write_bytes();
     });
     if (pending == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "http/test_certificate.h"  // the tests' self-signed certificate (header only)
@@ -93,6 +94,58 @@ class RecordingHandler : public StreamHandler {
   std::string why;
 };
 
+// The streams a test server accepted, each started with a new RecordingHandler: Serve() runs on
+// the shard, Get() waits on the test's thread.
+class AcceptedStreams {
+ public:
+  // `configure` runs before Start.
+  void Serve(std::shared_ptr<ByteStream> stream,
+             const std::function<void(RecordingHandler&)>& configure) {
+    auto handler = std::make_shared<RecordingHandler>();
+    handler->stream = stream;
+    if (configure) configure(*handler);
+    {
+      std::lock_guard lock(mu_);
+      streams_.push_back(stream);
+      handlers_.push_back(handler);
+    }
+    cv_.notify_all();
+    stream->Start(handler);
+  }
+
+  // The i-th stream and its handler (waits up to 10 s for it).
+  std::pair<std::shared_ptr<ByteStream>, std::shared_ptr<RecordingHandler>> Get(size_t i) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return streams_.size() > i; })) {
+      ADD_FAILURE() << "no stream " << i << " accepted";
+      return {};
+    }
+    return {streams_[i], handlers_[i]};
+  }
+
+  // Every stream so far (on the shard).
+  std::vector<std::shared_ptr<ByteStream>> All() {
+    std::lock_guard lock(mu_);
+    return streams_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<ByteStream>> streams_;
+  std::vector<std::shared_ptr<RecordingHandler>> handlers_;
+};
+
+// Runs `task` on shard 0 of `pool` and waits for it.
+inline void RunOnShard(ShardPool& pool, const std::function<void()>& task) {
+  std::promise<void> done;
+  pool.executor(0).Post([&] {
+    task();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
 // A one-shard pool and a listener on 127.0.0.1:0 whose connections become TLS (or plain)
 // streams, each started with a new RecordingHandler.
 class StreamFixture : public ::testing::Test {
@@ -107,7 +160,7 @@ class StreamFixture : public ::testing::Test {
   void TearDown() override {
     if (listener_ != nullptr) listener_->Close();
     OnShard([this] {
-      for (auto& s : streams_) s->Abort();  // no-op for those already closed
+      for (auto& s : accepted_.All()) s->Abort();  // no-op for those already closed
     });
     pool_.Stop();
     pool_.Join();
@@ -123,16 +176,7 @@ class StreamFixture : public ::testing::Test {
                                      auto stream =
                                          tls ? MakeTlsStream(std::move(c), tls_, handshake_timeout)
                                              : MakePlainStream(std::move(c));
-                                     auto handler = std::make_shared<RecordingHandler>();
-                                     handler->stream = stream;
-                                     if (configure) configure(*handler);
-                                     {
-                                       std::lock_guard lock(mu_);
-                                       streams_.push_back(stream);
-                                       handlers_.push_back(handler);
-                                     }
-                                     cv_.notify_all();
-                                     stream->Start(handler);
+                                     accepted_.Serve(std::move(stream), configure);
                                    });
     ASSERT_TRUE(listener.has_value()) << listener.error().ToString();
     listener_ = std::move(*listener);
@@ -142,32 +186,17 @@ class StreamFixture : public ::testing::Test {
 
   // The i-th accepted stream and its handler (waits for the accept).
   std::pair<std::shared_ptr<ByteStream>, std::shared_ptr<RecordingHandler>> Accepted(size_t i = 0) {
-    std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return streams_.size() > i; })) {
-      ADD_FAILURE() << "no connection " << i << " accepted";
-      return {};
-    }
-    return {streams_[i], handlers_[i]};
+    return accepted_.Get(i);
   }
 
   // Runs `task` on the shard and waits for it.
-  void OnShard(std::function<void()> task) {
-    std::promise<void> done;
-    pool_.executor(0).Post([&] {
-      task();
-      done.set_value();
-    });
-    done.get_future().wait();
-  }
+  void OnShard(const std::function<void()>& task) { RunOnShard(pool_, task); }
 
   testing::TempDir dir_;
   ShardPool pool_{1};
   std::shared_ptr<TlsContext> tls_;
   std::unique_ptr<Listener> listener_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::shared_ptr<ByteStream>> streams_;
-  std::vector<std::shared_ptr<RecordingHandler>> handlers_;
+  AcceptedStreams accepted_;
 };
 
 }  // namespace iothub::net
