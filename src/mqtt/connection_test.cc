@@ -195,6 +195,21 @@ TEST_F(ConnectionTest, SilenceBeyondOneAndAHalfKeepAlivesCloses) {
   EXPECT_EQ(hub_->registry().Get("dev1")->connection_state, core::ConnectionState::kDisconnected);
 }
 
+TEST_F(ConnectionTest, KeepAliveAboveIotHubsCapIsLoweredTo1177Seconds) {
+  core::Device d = CreateDevice("dev1");
+  auto client = NewClient();
+  Connect connect = SdkConnect("dev1", DeviceToken("dev1", d.primary_key));
+  connect.keep_alive = 3000;  // would allow 4500 s of silence; capped: 1.5 x 1177 = 1765.5 s
+  client->Send(connect);
+  RunAll();
+  clock_.Advance(seconds(1765));
+  endpoint_->Tick(0);
+  EXPECT_FALSE(client->closed());
+  clock_.Advance(seconds(1));
+  endpoint_->Tick(0);
+  EXPECT_TRUE(client->closed());
+}
+
 TEST_F(ConnectionTest, TokenExpiryCloses) {
   core::Device d = CreateDevice("dev1");
   auto client = NewClient();
