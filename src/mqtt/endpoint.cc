@@ -111,8 +111,8 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
   for (size_t shard = 0; shard < hub.shard_count(); ++shard) {
     sessions_.push_back(std::make_unique<DeviceSessions>(hub, shard, options_, clock));
     DeviceSessions* sessions = sessions_.back().get();
-    hub.c2d(shard).SetAvailableCallback(
-        [sessions](const std::string& device_id) { sessions->OnAvailable(device_id); });
+    available_listeners_.push_back(hub.c2d(shard).AddAvailableListener(
+        [sessions](const std::string& device_id) { sessions->OnAvailable(device_id); }));
   }
   // A deleted device loses its session and its connection. The registry keeps its listeners
   // forever: `alive_` keeps a late call from reaching a destroyed Endpoint's sessions (the daemon
@@ -129,7 +129,7 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
 Endpoint::~Endpoint() {
   alive_->store(false);
   for (size_t shard = 0; shard < hub_.shard_count(); ++shard) {
-    hub_.c2d(shard).SetAvailableCallback(nullptr);
+    hub_.c2d(shard).RemoveAvailableListener(available_listeners_[shard]);
   }
 }
 

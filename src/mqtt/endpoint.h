@@ -67,6 +67,7 @@ class Endpoint {
   const Clock& clock_;
   MqttOptions options_;
   std::vector<std::unique_ptr<DeviceSessions>> sessions_;
+  std::vector<uint64_t> available_listeners_;  // per shard, in hub.c2d(shard)
   // Per shard, touched only there. Raw pointers: a connection removes itself when it closes.
   std::vector<std::unordered_set<Connection*>> connections_;
   std::atomic<uint64_t> next_connection_id_{1};

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -73,9 +74,11 @@ class C2dQueues {
   Status Recover(const std::function<bool(std::string_view device_id)>& owns = {},
                  const SettledLookup& settled = {});
 
-  // Called with a device id whenever that device gains a visible message (enqueue, abandon, lock
-  // expiry), so that a front-end session may pull. Spurious calls are possible.
-  void SetAvailableCallback(std::function<void(const std::string& device_id)> callback);
+  // Adds a listener called with a device id whenever that device gains a visible message (enqueue,
+  // abandon, lock expiry), so that a front-end session may pull. Spurious calls are possible.
+  // Every front-end (MQTT, AMQP) adds its own; the returned id removes it.
+  uint64_t AddAvailableListener(std::function<void(const std::string& device_id)> listener);
+  void RemoveAvailableListener(uint64_t id);
   // Where durable feedback records go (see FeedbackSink). Without it, records stay in the store
   // until the FeedbackQueue recovers them.
   void SetFeedbackCallback(FeedbackSink sink);
@@ -154,7 +157,8 @@ class C2dQueues {
   C2dLimits limits_;
   std::unordered_map<std::string, PendingSends> pending_;
   uint64_t next_incarnation_ = 1;
-  std::function<void(const std::string&)> available_callback_;
+  std::vector<std::pair<uint64_t, std::function<void(const std::string&)>>> available_listeners_;
+  uint64_t next_listener_id_ = 1;
   FeedbackSink feedback_sink_;
 };
 

@@ -54,7 +54,7 @@ class C2dFixture : public ::testing::Test {
         limits_);
     queues_->SetFeedbackCallback(
         [this](std::vector<StoredFeedbackRecord> r) { feedback_->AddRecords(std::move(r)); });
-    queues_->SetAvailableCallback([this](const std::string& id) { available_.push_back(id); });
+    queues_->AddAvailableListener([this](const std::string& id) { available_.push_back(id); });
     FeedbackQueue* feedback = feedback_.get();
     ASSERT_TRUE(queues_
                     ->Recover({},

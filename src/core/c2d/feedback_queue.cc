@@ -37,14 +37,20 @@ void FeedbackQueue::Reply(std::function<void(Status)> done, Status status) {
   core_.Post([done = std::move(done), status = std::move(status)] { done(status); });
 }
 
-void FeedbackQueue::SetAvailableCallback(std::function<void()> callback) {
-  available_callback_ = std::move(callback);
+uint64_t FeedbackQueue::AddAvailableListener(std::function<void()> listener) {
+  available_listeners_.emplace_back(next_listener_id_, std::move(listener));
+  return next_listener_id_++;
+}
+
+void FeedbackQueue::RemoveAvailableListener(uint64_t id) {
+  std::erase_if(available_listeners_, [id](const auto& entry) { return entry.first == id; });
 }
 
 void FeedbackQueue::NotifyAvailable() {
-  if (!available_callback_) return;
+  if (available_listeners_.empty()) return;
   core_.Post([this] {
-    if (available_callback_) available_callback_();
+    auto listeners = available_listeners_;  // a listener may add or remove listeners
+    for (auto& [id, listener] : listeners) listener();
   });
 }
 

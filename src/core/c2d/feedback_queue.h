@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -64,8 +65,10 @@ class FeedbackQueue {
   // Thread-safe (any thread): records just made durable by a C2dQueues. Posts to the executor.
   void AddRecords(std::vector<StoredFeedbackRecord> records);
 
-  // Called whenever a feedback message becomes visible. Spurious calls are possible.
-  void SetAvailableCallback(std::function<void()> callback);
+  // Adds a listener called whenever a feedback message becomes visible. Spurious calls are
+  // possible. The returned id removes it.
+  uint64_t AddAvailableListener(std::function<void()> listener);
+  void RemoveAvailableListener(uint64_t id);
 
   // Locks the oldest visible unexpired feedback message for `lock_timeout` (default
   // limits.lock_timeout); nullopt when none.
@@ -101,7 +104,8 @@ class FeedbackQueue {
   QueueCore core_;
   std::string hub_name_;
   FeedbackLimits limits_;
-  std::function<void()> available_callback_;
+  std::vector<std::pair<uint64_t, std::function<void()>>> available_listeners_;
+  uint64_t next_listener_id_ = 1;
 
   std::map<uint64_t, FeedbackRecord> pending_;  // by record seq
   std::multiset<Timestamp> pending_times_;

@@ -37,7 +37,7 @@ TEST_F(FeedbackQueueTest, BatchesAtBatchSize) {
   feedback_limits_.batch_size = 3;
   Restart();
   bool available = false;
-  feedback_->SetAvailableCallback([&] { available = true; });
+  feedback_->AddAvailableListener([&] { available = true; });
   MakeRecord("m1");
   MakeRecord("m2");
   EXPECT_EQ(feedback_->PendingRecords(), 2u);
