@@ -13,25 +13,14 @@
 #include "core/message.h"
 #include "mqtt/device_sessions.h"
 #include "mqtt/packets.h"
+#include "net/stream_link.h"
 
 namespace iothub::mqtt {
 
 class Endpoint;
 
-// Where a Connection's bytes go: a net::ByteStream in the daemon, a recorder in tests. Called on
-// the connection's shard only.
-class ConnectionOutput {
- public:
-  virtual ~ConnectionOutput() = default;
-  virtual void Write(std::string_view bytes) = 0;
-  virtual void PauseReading() = 0;
-  virtual void ResumeReading() = 0;
-  // Writes what is queued, then closes; the transport calls Connection::OnClosed afterwards.
-  virtual void Close() = 0;
-  // Drops what the output holds (its transport), with no further call to the connection: for
-  // shutdown, once the event loops stopped.
-  virtual void Release() {}
-};
+// Where a Connection's bytes go: a net::StreamLink in the daemon, a recorder in tests.
+using ConnectionOutput = net::StreamOutput;
 
 // One MQTT connection of a device, sans-I/O: bytes in (OnData), bytes out (ConnectionOutput),
 // time in (OnTimer). It decodes packets, authenticates CONNECT (PROTOCOL.md, "MQTT 3.1.1
@@ -51,18 +40,18 @@ class ConnectionOutput {
 //
 // Thread: the connection's shard, for every method (the Endpoint posts Deliver and Evict
 // there). Held by shared_ptr: work it posts elsewhere keeps only a weak_ptr.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public net::StreamInput, public std::enable_shared_from_this<Connection> {
  public:
   Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<ConnectionOutput> output,
              std::string remote, uint64_t id, Timestamp opened);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   // Bytes from the client, in order, any split.
-  void OnData(std::string_view bytes);
+  void OnData(std::string_view bytes) override;
   // The transport is gone (the peer closed, an error, or after Close). Nothing is written after.
-  void OnClosed();
+  void OnClosed() override;
   // Enforces the CONNECT timeout, keep-alive and token expiry at `now`.
   void OnTimer(Timestamp now);
 
