@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "amqp/endpoint.h"
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "core/auth/policy.h"
@@ -53,15 +54,6 @@ constexpr Endpoint kEndpoints[] = {
     {"http-plain", &Config::plain_http_port, false},
 };
 
-// Until the protocol front-ends exist, a connection is accepted and closed at once.
-net::AcceptHandler NotServedYet(std::string name) {
-  return [name = std::move(name)](net::TcpConnection connection) {
-    HUB_LOG_DEBUG("server", "{}: closing connection from {}: the protocol is not served yet", name,
-                  connection.remote_endpoint());
-    connection.Close();
-  };
-}
-
 std::string ErrnoText() { return std::strerror(errno); }
 
 }  // namespace
@@ -97,7 +89,9 @@ void Daemon::Stop() {
     shards_->Stop();
     shards_->Join();
   }
-  if (mqtt_) mqtt_->CloseAll();  // MQTT connections still open: their streams go with the loops
+  // Connections still open: their streams go with the loops.
+  if (mqtt_) mqtt_->CloseAll();
+  if (amqp_) amqp_->CloseAll();
   listeners_.clear();
   // No shard runs a task now: the hub may flush, and commits still in flight post into the
   // stopped shards, which drop them.
@@ -111,7 +105,9 @@ void Daemon::Stop() {
   // releases its stream then, which refers to the hub and the (stopped) handler pool, so both go
   // after the shards.
   shards_.reset();
-  mqtt_.reset();  // after its connections (in the loops), before the hub it refers to
+  // After their connections (in the loops), before the hub they refer to.
+  mqtt_.reset();
+  amqp_.reset();
   router_.reset();
   blocking_.reset();
   hub_.reset();
@@ -232,10 +228,16 @@ Status Daemon::StartCoreServices() {
 
   // The MQTT front-end (8883, the plain development port, and WebSockets on the HTTPS listener).
   // Its connections' CONNECT timeouts, keep-alives and token expiries are checked every second.
+  // The AMQP front-end (5671, the plain development port, and WebSockets on the HTTPS listener)
+  // likewise, for its open and auth time-outs, token expiries and idle time-outs.
   mqtt_ = std::make_unique<mqtt::Endpoint>(*hub_, SystemClock::Instance());
+  amqp_ = std::make_unique<amqp::Endpoint>(*hub_, SystemClock::Instance());
   for (size_t i = 0; i < shards_->size(); ++i) {
-    timers_.push_back(std::make_unique<net::PeriodicTask>(*shards_, i, std::chrono::seconds(1),
-                                                          [this, i] { mqtt_->Tick(i); }));
+    timers_.push_back(
+        std::make_unique<net::PeriodicTask>(*shards_, i, std::chrono::seconds(1), [this, i] {
+          mqtt_->Tick(i);
+          amqp_->Tick(i);
+        }));
   }
   return Status::Ok();
 }
@@ -276,10 +278,10 @@ Status Daemon::StartListeners() {
   for (const Endpoint& endpoint : kEndpoints) {
     uint16_t port = config_.*endpoint.port;
     if (port == 0) continue;
-    // Front-ends replace NotServedYet as they land (AMQP next).
-    net::AcceptHandler handler = NotServedYet(endpoint.name);
+    net::AcceptHandler handler;
     http::SessionOptions http_options{.handler_executor = blocking_.get()};
     http_options.websocket_protocols.emplace_back("mqtt", mqtt_->Acceptor("mqtt-ws"));
+    http_options.websocket_protocols.emplace_back("AMQPWSB10", amqp_->Acceptor("amqp-ws"));
     std::string_view name = endpoint.name;
     if (name == "https") {
       handler = http::HttpsAcceptHandler(tls_context_, router_, http_options);
@@ -291,6 +293,14 @@ Status Daemon::StartListeners() {
       };
     } else if (name == "mqtt-plain") {
       handler = [serve = mqtt_->Acceptor("mqtt-plain")](net::TcpConnection c) {
+        serve(net::MakePlainStream(std::move(c)));
+      };
+    } else if (name == "amqp") {
+      handler = [tls = tls_context_, serve = amqp_->Acceptor("amqp")](net::TcpConnection c) {
+        serve(net::MakeTlsStream(std::move(c), tls));
+      };
+    } else if (name == "amqp-plain") {
+      handler = [serve = amqp_->Acceptor("amqp-plain")](net::TcpConnection c) {
         serve(net::MakePlainStream(std::move(c)));
       };
     }

@@ -24,6 +24,9 @@ class Hub;
 namespace iothub::http {
 class Router;
 }
+namespace iothub::amqp {
+class Endpoint;
+}
 namespace iothub::mqtt {
 class Endpoint;
 }
@@ -49,11 +52,12 @@ class HubMetrics;
 //                           with random keys at first start), registry, telemetry, and the C2D and
 //                           feedback queues recovered; its timers driven on every shard, telemetry
 //                           retention on a housekeeping thread; the MQTT endpoint (src/mqtt) with
-//                           its per-device sessions, its connection timers ticked every second
+//                           its per-device sessions and the AMQP endpoint (src/amqp) with its
+//                           dispatchers, their connection timers ticked every second
 //   6. connection strings   DIR/connection-strings.json (0600), rewritten on every start
 //   7. listeners            one per enabled port on --bind; https (and plain http) serve the
-//                           REST API (src/http) and MQTT over WebSockets; mqtt (TLS) and
-//                           mqtt-plain serve MQTT 3.1.1; AMQP closes connections for now
+//                           REST API (src/http) and MQTT and AMQP over WebSockets; mqtt (TLS)
+//                           and mqtt-plain serve MQTT 3.1.1; amqp (TLS) and amqp-plain AMQP 1.0
 //
 // Stop(): listeners closed (no new connections) -> timers, housekeeping and the HTTP handler pool
 // stopped -> shards stopped and joined -> hub closed (runtime state flushed) -> store closed
@@ -110,6 +114,7 @@ class Daemon {
   std::unique_ptr<ThreadPoolExecutor> blocking_;  // HTTP handlers (they may block on the store)
   std::shared_ptr<const http::Router> router_;    // the HTTPS front-end's routes
   std::unique_ptr<mqtt::Endpoint> mqtt_;          // the MQTT front-end
+  std::unique_ptr<amqp::Endpoint> amqp_;          // the AMQP front-end
   std::thread housekeeping_;                      // telemetry retention
   std::mutex housekeeping_mu_;
   std::condition_variable housekeeping_cv_;

@@ -1,0 +1,78 @@
+#include "amqp/addresses.h"
+
+#include <vector>
+
+#include "base/strings.h"
+
+namespace iothub::amqp {
+namespace {
+
+// Drops "scheme://host" from a full URI; a bare path is returned as is.
+std::string_view PathOf(std::string_view address) {
+  size_t scheme = address.find("://");
+  if (scheme == std::string_view::npos) return address;
+  std::string_view rest = address.substr(scheme + 3);
+  size_t slash = rest.find('/');
+  return slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+}
+
+// "/devices/<id>/<tail>" with `tail` matched case-insensitively: the decoded id, or nullopt.
+std::optional<std::string> DeviceIdBefore(std::string_view path, std::string_view tail) {
+  constexpr std::string_view kDevices = "/devices/";
+  if (!StartsWithIgnoreCase(path, kDevices)) return std::nullopt;
+  std::string_view rest = path.substr(kDevices.size());
+  size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
+  if (!EqualsIgnoreCase(rest.substr(slash + 1), tail)) return std::nullopt;
+  std::string id;
+  if (!UrlDecode(rest.substr(0, slash), &id) || id.empty()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
+LinkAddress ParseLinkAddress(std::string_view address, bool client_sends) {
+  std::string_view path = PathOf(address);
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (EqualsIgnoreCase(path, "$cbs") || EqualsIgnoreCase(path, "/$cbs")) {
+    return {.kind = LinkKind::kCbs};
+  }
+  if (client_sends) {
+    if (EqualsIgnoreCase(path, "/messages/devicebound")) return {.kind = LinkKind::kServiceC2dSend};
+    if (auto id = DeviceIdBefore(path, "messages/events")) {
+      return {.kind = LinkKind::kDeviceTelemetry, .device_id = std::move(*id)};
+    }
+  } else {
+    if (EqualsIgnoreCase(path, "/messages/servicebound/feedback")) {
+      return {.kind = LinkKind::kServiceFeedback};
+    }
+    if (auto id = DeviceIdBefore(path, "messages/devicebound")) {
+      return {.kind = LinkKind::kDeviceC2d, .device_id = std::move(*id)};
+    }
+  }
+  return {};
+}
+
+std::optional<std::string> DeviceOfC2dTo(std::string_view to) {
+  return DeviceIdBefore(to, "messages/devicebound");
+}
+
+std::string_view LinkKindName(LinkKind kind) {
+  switch (kind) {
+    case LinkKind::kCbs:
+      return "$cbs";
+    case LinkKind::kDeviceTelemetry:
+      return "device telemetry";
+    case LinkKind::kDeviceC2d:
+      return "device C2D";
+    case LinkKind::kServiceC2dSend:
+      return "service C2D send";
+    case LinkKind::kServiceFeedback:
+      return "service feedback";
+    case LinkKind::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+}  // namespace iothub::amqp

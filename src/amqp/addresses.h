@@ -1,0 +1,40 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+// The link addresses IoT Hub serves over AMQP (PROTOCOL.md, "AMQP 1.0"), compared
+// case-insensitively (device ids excepted: they are case-sensitive and URL-encoded). Pure
+// functions: any thread.
+namespace iothub::amqp {
+
+enum class LinkKind {
+  kUnknown,
+  kCbs,              // "$cbs", either direction
+  kDeviceTelemetry,  // client sends to "/devices/<id>/messages/events"
+  kDeviceC2d,        // client receives from "/devices/<id>/messages/devicebound"
+  kServiceC2dSend,   // client sends to "/messages/devicebound"
+  kServiceFeedback,  // client receives from "/messages/serviceBound/feedback"
+};
+
+struct LinkAddress {
+  LinkKind kind = LinkKind::kUnknown;
+  std::string device_id;  // the device kinds: URL-decoded
+};
+
+// Classifies the address of a link the client attaches: the target when the client sends, the
+// source when it receives. An "amqps://<host>" (or "amqp://", "wss://") prefix is dropped first, as
+// some SDKs send full URIs. A trailing '/' is ignored. Anything else, or a direction that does not
+// fit the address, is kUnknown.
+LinkAddress ParseLinkAddress(std::string_view address, bool client_sends);
+
+// The device a service's C2D message is for: its `to`, "/devices/<URL-encoded id>/messages/
+// devicebound" (case-insensitive but for the id). nullopt when `to` has another form or the id is
+// empty or badly encoded.
+std::optional<std::string> DeviceOfC2dTo(std::string_view to);
+
+// A human-readable name of a link kind, for logs.
+std::string_view LinkKindName(LinkKind kind);
+
+}  // namespace iothub::amqp

@@ -1,0 +1,63 @@
+#include "amqp/addresses.h"
+
+#include <gtest/gtest.h>
+
+namespace iothub::amqp {
+namespace {
+
+TEST(LinkAddressTest, ServiceAddressesMatchCaseInsensitively) {
+  EXPECT_EQ(ParseLinkAddress("/messages/devicebound", true).kind, LinkKind::kServiceC2dSend);
+  EXPECT_EQ(ParseLinkAddress("/Messages/DeviceBound", true).kind, LinkKind::kServiceC2dSend);
+  EXPECT_EQ(ParseLinkAddress("/messages/serviceBound/feedback", false).kind,
+            LinkKind::kServiceFeedback);
+  EXPECT_EQ(ParseLinkAddress("/MESSAGES/SERVICEBOUND/FEEDBACK/", false).kind,
+            LinkKind::kServiceFeedback);
+}
+
+TEST(LinkAddressTest, DirectionMustFitTheAddress) {
+  EXPECT_EQ(ParseLinkAddress("/messages/devicebound", false).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/messages/serviceBound/feedback", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/messages/events", false).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/messages/devicebound", true).kind, LinkKind::kUnknown);
+}
+
+TEST(LinkAddressTest, DeviceLinksCarryTheDecodedCaseSensitiveId) {
+  LinkAddress events = ParseLinkAddress("/devices/My%20Dev/Messages/Events", true);
+  EXPECT_EQ(events.kind, LinkKind::kDeviceTelemetry);
+  EXPECT_EQ(events.device_id, "My Dev");
+  LinkAddress c2d = ParseLinkAddress("/devices/d1/messages/deviceBound", false);
+  EXPECT_EQ(c2d.kind, LinkKind::kDeviceC2d);
+  EXPECT_EQ(c2d.device_id, "d1");
+}
+
+TEST(LinkAddressTest, FullUrisAreAccepted) {
+  LinkAddress a = ParseLinkAddress("amqps://hub.example/devices/d1/messages/events", true);
+  EXPECT_EQ(a.kind, LinkKind::kDeviceTelemetry);
+  EXPECT_EQ(a.device_id, "d1");
+  EXPECT_EQ(ParseLinkAddress("amqps://hub.example/$cbs", true).kind, LinkKind::kCbs);
+}
+
+TEST(LinkAddressTest, CbsInEitherDirection) {
+  EXPECT_EQ(ParseLinkAddress("$cbs", true).kind, LinkKind::kCbs);
+  EXPECT_EQ(ParseLinkAddress("$CBS", false).kind, LinkKind::kCbs);
+}
+
+TEST(LinkAddressTest, MalformedDeviceAddressesAreUnknown) {
+  EXPECT_EQ(ParseLinkAddress("/devices//messages/events", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d%zz/messages/events", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/messages/events/x", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/twin", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("amqps://host", true).kind, LinkKind::kUnknown);
+}
+
+TEST(C2dToTest, ParsesTheDevice) {
+  EXPECT_EQ(DeviceOfC2dTo("/devices/d1/messages/devicebound"), "d1");
+  EXPECT_EQ(DeviceOfC2dTo("/devices/a%2Fb/Messages/DeviceBound"), "a/b");
+  EXPECT_EQ(DeviceOfC2dTo("/devices/d1/messages/events"), std::nullopt);
+  EXPECT_EQ(DeviceOfC2dTo("d1"), std::nullopt);
+  EXPECT_EQ(DeviceOfC2dTo(""), std::nullopt);
+}
+
+}  // namespace
+}  // namespace iothub::amqp

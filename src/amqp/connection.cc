@@ -1,0 +1,771 @@
+#include "amqp/connection.h"
+
+#include <proton/codec.h>
+#include <proton/condition.h>
+#include <proton/connection.h>
+#include <proton/delivery.h>
+#include <proton/disposition.h>
+#include <proton/event.h>
+#include <proton/link.h>
+#include <proton/message.h>
+#include <proton/session.h>
+#include <proton/terminus.h>
+#include <proton/transport.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <utility>
+
+#include "amqp/endpoint.h"
+#include "amqp/message_codec.h"
+#include "base/log.h"
+#include "core/hub/hub.h"
+
+namespace iothub::amqp {
+namespace {
+
+// The hub's feedback queue lives on shard 0 (core::Hub::feedback_executor).
+constexpr size_t kFeedbackShard = 0;
+
+int64_t Millis(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string_view View(const char* s) { return s == nullptr ? std::string_view() : s; }
+
+// The AMQP error condition IoT Hub rejects a transfer with (PROTOCOL.md, "AMQP 1.0"): the SDKs
+// turn each into their own error class.
+const char* ConditionOf(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kNotFound:
+      return "amqp:not-found";
+    case StatusCode::kResourceExhausted:
+      return "amqp:resource-limit-exceeded";
+    case StatusCode::kTooLarge:
+      return "amqp:link:message-size-exceeded";
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kPermissionDenied:
+      return "amqp:unauthorized-access";
+    case StatusCode::kInvalidArgument:
+      return "amqp:invalid-field";
+    default:
+      return "amqp:internal-error";
+  }
+}
+
+// Settles an incoming delivery: accepted, or rejected with the condition of `status`.
+void Settle(pn_delivery_t* delivery, const Status& status) {
+  if (!pn_delivery_settled(delivery)) {
+    if (status.ok()) {
+      pn_delivery_update(delivery, PN_ACCEPTED);
+    } else {
+      pn_condition_t* condition = pn_disposition_condition(pn_delivery_local(delivery));
+      pn_condition_set_name(condition, ConditionOf(status));
+      pn_condition_set_description(condition, status.message().c_str());
+      pn_delivery_update(delivery, PN_REJECTED);
+    }
+  }
+  pn_delivery_settle(delivery);
+}
+
+// Encodes a Proton message into bytes.
+std::string Encode(pn_message_t* message) {
+  std::string out(1024, '\0');
+  for (;;) {
+    size_t size = out.size();
+    int rc = pn_message_encode(message, out.data(), &size);
+    if (rc == PN_OVERFLOW) {
+      out.resize(out.size() * 2);
+      continue;
+    }
+    out.resize(rc == 0 ? size : 0);
+    return out;
+  }
+}
+
+// What a receiver's disposition asks for a locked message.
+enum class Action { kComplete, kReject, kAbandon };
+
+// Applies `action` to a locked message of a device's C2D queue or of the feedback queue, on the
+// queue's shard. A lock that is gone (expired and handed out again, or already settled) changes
+// nothing: the disposition is simply late.
+void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::string device,
+                 std::string lock_token, Action action) {
+  core::Hub& hub = endpoint.hub();
+  endpoint.PostToShard(queue_shard, [&hub, kind, queue_shard, device = std::move(device),
+                                     lock = std::move(lock_token), action] {
+    auto log = [device, action](Status s) {
+      if (!s.ok()) {
+        HUB_LOG_DEBUG("amqp", "'{}': disposition {} not applied: {}", device,
+                      static_cast<int>(action), s.ToString());
+      }
+    };
+    if (kind == LinkKind::kServiceFeedback) {
+      // Feedback cannot be dead-lettered: a rejected feedback message is taken as read.
+      if (action == Action::kAbandon) {
+        hub.feedback().Abandon(lock, log);
+      } else {
+        hub.feedback().Complete(lock, log);
+      }
+      return;
+    }
+    core::C2dQueues& queues = hub.c2d(queue_shard);
+    switch (action) {
+      case Action::kComplete:
+        return queues.Complete(device, lock, log);
+      case Action::kReject:
+        return queues.Reject(device, lock, log);
+      case Action::kAbandon:
+        return queues.Abandon(device, lock, log);
+    }
+  });
+}
+
+// Messages locked for a link that is gone go back to their queue.
+void GiveBack(Endpoint& endpoint, LinkKind kind, size_t queue_shard, const std::string& device,
+              std::vector<core::Message>& messages) {
+  for (core::Message& m : messages) {
+    ApplyAction(endpoint, kind, queue_shard, device, std::move(m.lock_token), Action::kAbandon);
+  }
+}
+
+}  // namespace
+
+struct Connection::Link {
+  uint64_t id = 0;
+  pn_link_t* link = nullptr;
+  LinkAddress address;
+  std::string grant;       // the scope of the grant that let it attach ("" for $cbs)
+  size_t queue_shard = 0;  // kDeviceC2d: the device's shard; kServiceFeedback: the feedback shard
+  core::AppendContext append;                         // kDeviceTelemetry
+  Timestamp last_touch;                               // kDeviceTelemetry: registry activity
+  std::unordered_map<uint64_t, pn_delivery_t*> held;  // receiving: waiting for the core
+  uint64_t next_hold = 1;
+  uint64_t dispatcher_credit = 0;                             // sending: handed over, unused
+  uint64_t next_tag = 1;                                      // sending: delivery tags
+  std::unordered_map<pn_delivery_t*, std::string> unsettled;  // sending: lock tokens
+
+  bool sends_queue() const {
+    return address.kind == LinkKind::kDeviceC2d || address.kind == LinkKind::kServiceFeedback;
+  }
+  bool is_device() const {
+    return address.kind == LinkKind::kDeviceC2d || address.kind == LinkKind::kDeviceTelemetry;
+  }
+};
+
+Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::StreamOutput> output,
+                       std::string remote, uint64_t id, Timestamp opened)
+    : endpoint_(endpoint),
+      shard_(shard),
+      output_(std::move(output)),
+      remote_(std::move(remote)),
+      id_(id),
+      opened_(opened) {
+  pn_connection_driver_init(&driver_, nullptr, nullptr);
+  pn_transport_t* transport = driver_.transport;
+  pn_transport_set_server(transport);
+  const AmqpOptions& options = endpoint_.options();
+  pn_transport_set_max_frame(transport, options.max_frame_size);
+  pn_transport_set_channel_max(transport, static_cast<uint16_t>(options.max_sessions - 1));
+  pn_transport_set_idle_timeout(
+      transport,
+      static_cast<pn_millis_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(options.idle_timeout).count()));
+  plain_check_ = [this](std::string_view user, std::string_view password) {
+    Result<core::auth::Principal> principal = AddGrant(password);
+    if (!principal) {
+      HUB_LOG_INFO("amqp", "{}: SASL PLAIN of '{}' refused: {}", remote_, user,
+                   principal.error().ToString());
+    }
+    return principal.has_value();
+  };
+  InstallSaslServer(transport, &plain_check_);
+  pn_connection_set_container(driver_.connection, endpoint_.hub().host_name().c_str());
+}
+
+Connection::~Connection() { pn_connection_driver_destroy(&driver_); }
+
+void Connection::OnData(std::string_view bytes) {
+  while (!bytes.empty() && !closed_) {
+    pn_rwbytes_t buffer = pn_connection_driver_read_buffer(&driver_);
+    if (buffer.size == 0) break;  // Proton reads no more (its input side is closed)
+    size_t n = std::min(buffer.size, bytes.size());
+    std::memcpy(buffer.start, bytes.data(), n);
+    pn_connection_driver_read_done(&driver_, n);
+    bytes.remove_prefix(n);
+    Pump();
+  }
+}
+
+void Connection::OnClosed() {
+  if (closed_) return;
+  closed_ = true;
+  ForgetAll();
+  endpoint_.Forget(shard_, this);
+  output_.reset();
+}
+
+void Connection::Teardown() {
+  if (closed_) return;
+  closed_ = true;
+  links_.clear();  // at shutdown: nothing is posted any more, the locks simply expire
+  links_by_id_.clear();
+  if (output_) output_->Release();
+  output_.reset();
+  endpoint_.Forget(shard_, this);
+}
+
+void Connection::OnTimer(Timestamp now) {
+  if (closed_) return;
+  const AmqpOptions& options = endpoint_.options();
+  if (!remote_opened_ && now - opened_ >= options.open_timeout) {
+    HUB_LOG_INFO("amqp", "{}: no OPEN within {} s: closing", remote_,
+                 std::chrono::duration_cast<std::chrono::seconds>(options.open_timeout).count());
+    pn_connection_driver_errorf(&driver_, "amqp:connection:forced", "no OPEN in time");
+    Pump();
+    if (output_ && !output_closed_) {
+      output_closed_ = true;
+      output_->Close();
+    }
+    return;
+  }
+  if (remote_opened_ && !authenticated_ && now - opened_ >= options.auth_timeout) {
+    return CloseWith("amqp:unauthorized-access", "no valid token presented in time");
+  }
+  for (auto it = grants_.begin(); it != grants_.end();) {
+    if (it->second.principal.expiry > now) {
+      ++it;
+      continue;
+    }
+    std::string scope = it->first;
+    it = grants_.erase(it);
+    std::vector<Link*> covered;
+    for (auto& [pn, link] : links_) {
+      if (link->grant == scope) covered.push_back(link.get());
+    }
+    if (!covered.empty()) {
+      HUB_LOG_INFO("amqp", "{}: token for '{}' expired: detaching {} link(s)", remote_, scope,
+                   covered.size());
+    }
+    for (Link* link : covered) CloseLink(*link, "amqp:unauthorized-access", "token expired");
+  }
+  pn_transport_tick(driver_.transport, Millis(now));
+  Pump();
+}
+
+void Connection::Pump() {
+  if (in_pump_ || closed_) return;
+  in_pump_ = true;
+  while (pn_event_t* event = pn_connection_driver_next_event(&driver_)) Handle(event);
+  in_pump_ = false;
+  Flush();
+}
+
+void Connection::Flush() {
+  if (!output_) return;
+  for (;;) {
+    pn_bytes_t out = pn_connection_driver_write_buffer(&driver_);
+    if (out.size == 0) break;
+    output_->Write(std::string_view(out.start, out.size));
+    pn_connection_driver_write_done(&driver_, out.size);
+  }
+  if (pn_connection_driver_write_closed(&driver_)) Finish();
+}
+
+void Connection::Finish() {
+  if (output_closed_ || !output_) return;
+  output_closed_ = true;
+  output_->Close();  // writes what is queued, then OnClosed
+}
+
+void Connection::Handle(pn_event_t* event) {
+  switch (pn_event_type(event)) {
+    case PN_CONNECTION_REMOTE_OPEN:
+      return OnRemoteOpen();
+    case PN_CONNECTION_REMOTE_CLOSE:
+      pn_connection_close(pn_event_connection(event));
+      return;
+    case PN_SESSION_REMOTE_OPEN:
+      return OnSessionOpen(pn_event_session(event));
+    case PN_SESSION_REMOTE_CLOSE: {
+      pn_session_t* session = pn_event_session(event);
+      std::vector<pn_link_t*> gone;
+      for (auto& [pn, link] : links_) {
+        if (pn_link_session(pn) == session) gone.push_back(pn);
+      }
+      for (pn_link_t* pn : gone) Forget(pn);
+      pn_session_close(session);
+      return;
+    }
+    case PN_LINK_REMOTE_OPEN:
+      return OnLinkOpen(pn_event_link(event));
+    case PN_LINK_REMOTE_CLOSE:
+    case PN_LINK_REMOTE_DETACH: {
+      pn_link_t* link = pn_event_link(event);
+      Forget(link);
+      if (pn_event_type(event) == PN_LINK_REMOTE_CLOSE) {
+        pn_link_close(link);
+      } else {
+        pn_link_detach(link);
+      }
+      return;
+    }
+    case PN_LINK_FLOW: {
+      auto it = links_.find(pn_event_link(event));
+      if (it != links_.end()) OnFlow(*it->second);
+      return;
+    }
+    case PN_DELIVERY:
+      return OnDelivery(pn_event_delivery(event));
+    case PN_TRANSPORT_ERROR: {
+      pn_condition_t* c = pn_transport_condition(pn_event_transport(event));
+      HUB_LOG_INFO("amqp", "{}: closing: {}: {}", remote_, View(pn_condition_get_name(c)),
+                   View(pn_condition_get_description(c)));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Connection::OnRemoteOpen() {
+  remote_opened_ = true;
+  pn_connection_open(driver_.connection);
+}
+
+void Connection::OnSessionOpen(pn_session_t* session) {
+  ++sessions_;
+  // Proton buffers a message's frames until it is whole: room for two of the largest.
+  pn_session_set_incoming_capacity(session, endpoint_.options().max_message_bytes * 2);
+  pn_session_open(session);
+}
+
+void Connection::OnLinkOpen(pn_link_t* pn) {
+  const bool client_sends = pn_link_is_receiver(pn);
+  pn_terminus_t* remote = client_sends ? pn_link_remote_target(pn) : pn_link_remote_source(pn);
+  std::string_view address_text = View(pn_terminus_get_address(remote));
+  LinkAddress address = ParseLinkAddress(address_text, client_sends);
+
+  auto refuse = [&](const char* condition, const std::string& why) {
+    HUB_LOG_INFO("amqp", "{}: link '{}' to '{}' refused: {}", remote_, View(pn_link_name(pn)),
+                 address_text, why);
+    // Attach without a terminus, then detach with the error: AMQP's way to refuse a link.
+    pn_link_open(pn);
+    pn_condition_t* c = pn_link_condition(pn);
+    pn_condition_set_name(c, condition);
+    pn_condition_set_description(c, why.c_str());
+    pn_link_close(pn);
+  };
+  if (links_.size() >= size_t{endpoint_.options().max_links}) {
+    return refuse("amqp:resource-limit-exceeded", "too many links on one connection");
+  }
+  if (address.kind == LinkKind::kUnknown) {
+    return refuse("amqp:not-found", "no such address");
+  }
+  std::string grant;
+  if (address.kind != LinkKind::kCbs) {
+    grant = FindGrant(address);
+    if (grant.empty()) {
+      return refuse("amqp:unauthorized-access", "no valid token covers this address");
+    }
+  }
+
+  auto link = std::make_unique<Link>();
+  link->id = endpoint_.NextLinkId();
+  link->link = pn;
+  link->address = address;
+  link->grant = grant;
+  core::Hub& hub = endpoint_.hub();
+  if (address.kind == LinkKind::kDeviceTelemetry) {
+    link->append.auth_method = core::auth::AuthMethodJson(grants_.at(grant).principal);
+    link->append.generation_id = hub.registry().GenerationId(address.device_id).value_or("");
+  }
+  if (address.kind == LinkKind::kDeviceC2d) link->queue_shard = hub.ShardOf(address.device_id);
+  if (address.kind == LinkKind::kServiceFeedback) link->queue_shard = kFeedbackShard;
+
+  pn_terminus_copy(pn_link_source(pn), pn_link_remote_source(pn));
+  pn_terminus_copy(pn_link_target(pn), pn_link_remote_target(pn));
+  if (client_sends) {
+    pn_link_set_rcv_settle_mode(pn, PN_RCV_FIRST);
+  } else {
+    pn_link_set_snd_settle_mode(pn,
+                                address.kind == LinkKind::kCbs ? PN_SND_SETTLED : PN_SND_UNSETTLED);
+  }
+  pn_link_open(pn);
+  if (client_sends) pn_link_flow(pn, static_cast<int>(endpoint_.options().link_credit));
+  HUB_LOG_DEBUG("amqp", "{}: {} link '{}' attached ({})", remote_, LinkKindName(address.kind),
+                View(pn_link_name(pn)), address_text);
+
+  Link& l = *link;
+  links_by_id_[l.id] = &l;
+  links_[pn] = std::move(link);
+  if (l.is_device() && device_links_[address.device_id]++ == 0) {
+    hub.registry().SetConnectionState(address.device_id, true);
+  }
+  if (l.sends_queue()) {
+    std::weak_ptr<Connection> self = weak_from_this();
+    Endpoint* endpoint = &endpoint_;
+    size_t home = shard_;
+    LinkKind kind = address.kind;
+    size_t queue_shard = l.queue_shard;
+    std::string device = address.device_id;
+    uint64_t link_id = l.id;
+    Dispatcher::Deliver deliver = [endpoint, self, home, kind, queue_shard, device,
+                                   link_id](std::vector<core::Message> messages) {
+      endpoint->PostToShard(home, [endpoint, self, kind, queue_shard, device, link_id,
+                                   messages = std::move(messages)]() mutable {
+        if (auto c = self.lock()) return c->OnPulled(link_id, std::move(messages));
+        GiveBack(*endpoint, kind, queue_shard, device, messages);
+      });
+    };
+    endpoint_.PostToShard(queue_shard, [endpoint, kind, queue_shard, device, link_id,
+                                        deliver = std::move(deliver)]() mutable {
+      Dispatcher& d = kind == LinkKind::kServiceFeedback ? endpoint->feedback_dispatcher()
+                                                         : endpoint->c2d_dispatcher(queue_shard);
+      d.Attach(device, link_id, std::move(deliver));
+    });
+    OnFlow(l);  // the client may have granted credit in its ATTACH already
+  }
+}
+
+void Connection::OnFlow(Link& link) {
+  if (link.address.kind == LinkKind::kCbs) return SendCbsResponses();
+  if (!link.sends_queue()) return;
+  int credit = pn_link_credit(link.link);
+  if (credit <= 0 || static_cast<uint64_t>(credit) <= link.dispatcher_credit) return;
+  uint64_t more = static_cast<uint64_t>(credit) - link.dispatcher_credit;
+  link.dispatcher_credit += more;
+  Endpoint* endpoint = &endpoint_;
+  endpoint_.PostToShard(
+      link.queue_shard, [endpoint, kind = link.address.kind, shard = link.queue_shard,
+                         device = link.address.device_id, id = link.id, more] {
+        Dispatcher& d = kind == LinkKind::kServiceFeedback ? endpoint->feedback_dispatcher()
+                                                           : endpoint->c2d_dispatcher(shard);
+        d.AddCredit(device, id, static_cast<uint32_t>(std::min<uint64_t>(more, UINT32_MAX)));
+      });
+}
+
+void Connection::OnPulled(uint64_t link_id, std::vector<core::Message> messages) {
+  auto it = links_by_id_.find(link_id);
+  if (closed_ || it == links_by_id_.end()) {
+    // The link ended while the messages were on their way: they go back to their queue. The
+    // kind and shard are the link's, known to the dispatcher's closure; GiveBack ran there.
+    return;
+  }
+  Link& link = *it->second;
+  link.dispatcher_credit -= std::min<uint64_t>(link.dispatcher_credit, messages.size());
+  for (core::Message& m : messages) {
+    std::string bytes = amqp::EncodeMessage(m);
+    uint64_t tag = link.next_tag++;
+    pn_delivery_t* d =
+        pn_delivery(link.link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof(tag)));
+    pn_link_send(link.link, bytes.data(), bytes.size());
+    pn_link_advance(link.link);
+    link.unsettled[d] = std::move(m.lock_token);
+  }
+  Pump();
+}
+
+void Connection::OnDelivery(pn_delivery_t* delivery) {
+  pn_link_t* pn = pn_delivery_link(delivery);
+  auto it = links_.find(pn);
+  if (it == links_.end()) {
+    // A link this connection let go of (refused, expired, or closing): drop what comes in.
+    if (pn_link_is_receiver(pn) && pn_delivery_readable(delivery) &&
+        !pn_delivery_partial(delivery) && delivery == pn_link_current(pn)) {
+      pn_link_advance(pn);
+      pn_delivery_settle(delivery);
+    }
+    return;
+  }
+  if (pn_link_is_receiver(pn)) return OnIncoming(*it->second, delivery);
+  OnOutcome(*it->second, delivery);
+}
+
+void Connection::OnIncoming(Link& link, pn_delivery_t* delivery) {
+  if (delivery != pn_link_current(link.link)) return;  // already read: a later state change
+  if (pn_delivery_aborted(delivery)) {
+    pn_link_advance(link.link);
+    pn_delivery_settle(delivery);
+    return;
+  }
+  size_t pending = pn_delivery_pending(delivery);
+  if (pending > endpoint_.options().max_message_bytes) {
+    return CloseLink(
+        link, "amqp:link:message-size-exceeded",
+        "message larger than " + std::to_string(endpoint_.options().max_message_bytes) + " bytes");
+  }
+  if (pn_delivery_partial(delivery)) return;  // more frames to come
+  std::string bytes(pending, '\0');
+  size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = pn_link_recv(link.link, bytes.data() + got, bytes.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  bytes.resize(got);
+  pn_link_advance(link.link);
+  switch (link.address.kind) {
+    case LinkKind::kCbs:
+      return PutToken(link, delivery, bytes);
+    case LinkKind::kDeviceTelemetry:
+      return Telemetry(link, delivery, bytes);
+    case LinkKind::kServiceC2dSend:
+      return SendC2d(link, delivery, bytes);
+    default:
+      Settle(delivery, Status::Ok());
+  }
+}
+
+void Connection::OnOutcome(Link& link, pn_delivery_t* delivery) {
+  auto it = link.unsettled.find(delivery);
+  if (it == link.unsettled.end()) {
+    if (pn_delivery_settled(delivery)) pn_delivery_settle(delivery);
+    return;
+  }
+  uint64_t state = pn_delivery_remote_state(delivery);
+  bool settled = pn_delivery_settled(delivery);
+  if (state == 0 && !settled) return;  // no outcome yet
+  Action action = Action::kAbandon;    // released, modified, or settled without an outcome
+  if (state == PN_ACCEPTED) action = Action::kComplete;
+  if (state == PN_REJECTED) action = Action::kReject;
+  std::string lock = std::move(it->second);
+  link.unsettled.erase(it);
+  pn_delivery_settle(delivery);
+  if (link.address.kind == LinkKind::kDeviceC2d && action == Action::kComplete) {
+    endpoint_.hub().registry().TouchActivity(link.address.device_id);
+  }
+  ApplyAction(endpoint_, link.address.kind, link.queue_shard, link.address.device_id,
+              std::move(lock), action);
+}
+
+uint64_t Connection::Hold(Link& link, pn_delivery_t* delivery) {
+  uint64_t hold = link.next_hold++;
+  link.held[hold] = delivery;
+  return hold;
+}
+
+void Connection::OnSettled(uint64_t link_id, uint64_t hold, const Status& status) {
+  if (closed_) return;
+  auto it = links_by_id_.find(link_id);
+  if (it == links_by_id_.end()) return;  // the link ended meanwhile
+  Link& link = *it->second;
+  auto held = link.held.find(hold);
+  if (held == link.held.end()) return;
+  pn_delivery_t* delivery = held->second;
+  link.held.erase(held);
+  Settle(delivery, status);
+  pn_link_flow(link.link, 1);  // the credit this message used is free again
+  Pump();
+}
+
+void Connection::PutToken(Link& link, pn_delivery_t* delivery, const std::string& bytes) {
+  pn_message_t* request = pn_message();
+  int32_t status_code = 200;
+  std::string description = "OK";
+  Result<core::Message> decoded = amqp::DecodeMessage(bytes);
+  if (pn_message_decode(request, bytes.data(), bytes.size()) != 0 || !decoded) {
+    status_code = 400;
+    description = "malformed put-token request";
+  } else if (const std::string* op = decoded->FindProperty("operation");
+             op == nullptr || *op != "put-token") {
+    status_code = 400;
+    description = "unsupported CBS operation";
+  } else {
+    Result<core::auth::Principal> principal = AddGrant(decoded->body);
+    if (!principal) {
+      status_code = 401;
+      description = principal.error().message();
+      const std::string* name = decoded->FindProperty("name");
+      HUB_LOG_INFO("amqp", "{}: put-token for '{}' refused: {}", remote_,
+                   name == nullptr ? "" : *name, principal.error().ToString());
+    }
+  }
+  pn_message_t* response = pn_message();
+  pn_message_set_correlation_id(response, pn_message_get_id(request));
+  pn_data_t* properties = pn_message_properties(response);
+  pn_data_put_map(properties);
+  pn_data_enter(properties);
+  pn_data_put_string(properties, pn_bytes(11, "status-code"));
+  pn_data_put_int(properties, status_code);
+  pn_data_put_string(properties, pn_bytes(18, "status-description"));
+  pn_data_put_string(properties, pn_bytes(description.size(), description.data()));
+  pn_data_exit(properties);
+  cbs_responses_.push_back(Encode(response));
+  pn_message_free(response);
+  pn_message_free(request);
+  Settle(delivery, Status::Ok());
+  pn_link_flow(link.link, 1);
+  SendCbsResponses();
+}
+
+void Connection::SendCbsResponses() {
+  if (cbs_responses_.empty()) return;
+  for (auto& [pn, link] : links_) {
+    if (link->address.kind != LinkKind::kCbs || !pn_link_is_sender(pn)) continue;
+    while (!cbs_responses_.empty() && pn_link_credit(pn) > 0) {
+      const std::string& bytes = cbs_responses_.front();
+      uint64_t tag = link->next_tag++;
+      pn_delivery_t* d = pn_delivery(pn, pn_dtag(reinterpret_cast<const char*>(&tag), 8));
+      pn_link_send(pn, bytes.data(), bytes.size());
+      pn_link_advance(pn);
+      pn_delivery_settle(d);  // sent settled: a CBS response needs no acknowledgement
+      cbs_responses_.pop_front();
+    }
+    return;
+  }
+}
+
+void Connection::Telemetry(Link& link, pn_delivery_t* delivery, const std::string& bytes) {
+  Result<core::Message> message = amqp::DecodeMessage(bytes);
+  if (!message) {
+    HUB_LOG_INFO("amqp", "{}: telemetry of '{}' refused: {}", remote_, link.address.device_id,
+                 message.error().ToString());
+    Settle(delivery, message.error());
+    pn_link_flow(link.link, 1);
+    return;
+  }
+  core::Hub& hub = endpoint_.hub();
+  Timestamp now = endpoint_.clock().Now();
+  // The registry's lock is shared by every shard: at most one activity update a second a link.
+  if (now - link.last_touch >= std::chrono::seconds(1)) {
+    link.last_touch = now;
+    hub.registry().TouchActivity(link.address.device_id);
+  }
+  uint64_t hold = Hold(link, delivery);
+  std::weak_ptr<Connection> self = weak_from_this();
+  Endpoint* endpoint = &endpoint_;
+  hub.telemetry().Append(
+      link.address.device_id, std::move(*message), link.append,
+      [endpoint, self, home = shard_, link_id = link.id, hold](Result<core::Position> appended) {
+        Status status = appended ? Status::Ok() : appended.error();
+        endpoint->PostToShard(home, [self, link_id, hold, status] {
+          if (auto c = self.lock()) c->OnSettled(link_id, hold, status);
+        });
+      });
+}
+
+void Connection::SendC2d(Link& link, pn_delivery_t* delivery, const std::string& bytes) {
+  Result<core::Message> message = amqp::DecodeMessage(bytes);
+  std::optional<std::string> device;
+  if (message) device = DeviceOfC2dTo(message->to);
+  if (!message || !device) {
+    Status error = message
+                       ? InvalidArgument("'to' must be /devices/<id>/messages/devicebound, got '" +
+                                             message->to + "'",
+                                         "ArgumentInvalid")
+                       : message.error();
+    HUB_LOG_INFO("amqp", "{}: C2D send refused: {}", remote_, error.ToString());
+    Settle(delivery, error);
+    pn_link_flow(link.link, 1);
+    return;
+  }
+  uint64_t hold = Hold(link, delivery);
+  std::weak_ptr<Connection> self = weak_from_this();
+  endpoint_.hub().SendC2d(std::move(*device), std::move(*message),
+                          endpoint_.hub().shard_executor(shard_),
+                          [self, link_id = link.id, hold](Result<uint64_t> sent) {
+                            if (auto c = self.lock()) {
+                              c->OnSettled(link_id, hold, sent ? Status::Ok() : sent.error());
+                            }
+                          });
+}
+
+Result<core::auth::Principal> Connection::AddGrant(std::string_view token) {
+  Result<core::auth::Principal> principal = endpoint_.hub().authenticator().Authenticate(token);
+  if (!principal) return principal;
+  authenticated_ = true;
+  grants_[principal->scope] = Grant{.principal = *principal};
+  return principal;
+}
+
+std::string Connection::FindGrant(const LinkAddress& address) const {
+  const core::auth::Authenticator& auth = endpoint_.hub().authenticator();
+  const std::string& host = endpoint_.hub().host_name();
+  Timestamp now = endpoint_.clock().Now();
+  for (const auto& [scope, grant] : grants_) {
+    if (grant.principal.expiry <= now) continue;
+    Status ok;
+    switch (address.kind) {
+      case LinkKind::kDeviceTelemetry:
+      case LinkKind::kDeviceC2d:
+        ok = auth.AuthorizeDeviceConnect(grant.principal, address.device_id);
+        break;
+      case LinkKind::kServiceC2dSend:
+        ok = auth.Authorize(grant.principal, core::auth::kServiceConnect,
+                            host + "/messages/devicebound");
+        break;
+      case LinkKind::kServiceFeedback:
+        ok = auth.Authorize(grant.principal, core::auth::kServiceConnect,
+                            host + "/messages/servicebound/feedback");
+        break;
+      default:
+        ok = PermissionDenied("not a hub address");
+    }
+    if (ok.ok()) return scope;
+  }
+  return "";
+}
+
+void Connection::CloseLink(Link& link, std::string_view condition, std::string_view description) {
+  pn_link_t* pn = link.link;
+  HUB_LOG_INFO("amqp", "{}: detaching {} link '{}': {}: {}", remote_,
+               LinkKindName(link.address.kind), View(pn_link_name(pn)), condition, description);
+  pn_condition_t* c = pn_link_condition(pn);
+  pn_condition_set_name(c, std::string(condition).c_str());
+  pn_condition_set_description(c, std::string(description).c_str());
+  Forget(pn);
+  pn_link_close(pn);
+  Pump();
+}
+
+void Connection::Forget(pn_link_t* pn) {
+  auto it = links_.find(pn);
+  if (it == links_.end()) return;
+  Link& link = *it->second;
+  if (link.sends_queue()) {
+    Endpoint* endpoint = &endpoint_;
+    endpoint_.PostToShard(
+        link.queue_shard, [endpoint, kind = link.address.kind, shard = link.queue_shard,
+                           device = link.address.device_id, id = link.id] {
+          Dispatcher& d = kind == LinkKind::kServiceFeedback ? endpoint->feedback_dispatcher()
+                                                             : endpoint->c2d_dispatcher(shard);
+          d.Detach(device, id);
+        });
+    // What the client neither accepted nor refused goes back to the queue at once rather than
+    // when its lock runs out.
+    for (auto& [delivery, lock] : link.unsettled) {
+      ApplyAction(endpoint_, link.address.kind, link.queue_shard, link.address.device_id,
+                  std::move(lock), Action::kAbandon);
+    }
+  }
+  if (link.is_device()) {
+    auto count = device_links_.find(link.address.device_id);
+    if (count != device_links_.end() && --count->second == 0) {
+      device_links_.erase(count);
+      endpoint_.hub().registry().SetConnectionState(link.address.device_id, false);
+    }
+  }
+  links_by_id_.erase(link.id);
+  links_.erase(it);
+}
+
+void Connection::ForgetAll() {
+  std::vector<pn_link_t*> all;
+  all.reserve(links_.size());
+  for (auto& [pn, link] : links_) all.push_back(pn);
+  for (pn_link_t* pn : all) Forget(pn);
+}
+
+void Connection::CloseWith(std::string_view condition, std::string_view description) {
+  HUB_LOG_INFO("amqp", "{}: closing the connection: {}: {}", remote_, condition, description);
+  pn_condition_t* c = pn_connection_condition(driver_.connection);
+  pn_condition_set_name(c, std::string(condition).c_str());
+  pn_condition_set_description(c, std::string(description).c_str());
+  ForgetAll();
+  pn_connection_close(driver_.connection);
+  Pump();
+}
+
+}  // namespace iothub::amqp

@@ -1,0 +1,134 @@
+#pragma once
+
+#include <proton/connection_driver.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "amqp/addresses.h"
+#include "amqp/sasl.h"
+#include "base/clock.h"
+#include "base/status.h"
+#include "core/auth/authenticator.h"
+#include "core/message.h"
+#include "net/stream_link.h"
+
+namespace iothub::amqp {
+
+class Endpoint;
+
+// One AMQP 1.0 connection, of a device or a service, sans-I/O: bytes in (OnData), bytes out
+// (net::StreamOutput), time in (OnTimer). Qpid Proton's connection driver parses and writes the
+// protocol; this class answers its events with IoT Hub's semantics (PROTOCOL.md, "AMQP 1.0"):
+// - Authentication: SASL PLAIN with a SAS token as password, or SASL ANONYMOUS / no SASL and then
+//   CBS put-tokens on `$cbs` (answered with status-code 200, or 401 with the reason). Each valid
+//   token is a grant for its scope until it expires; a later put-token for the same scope renews
+//   it. A link other than `$cbs` attaches only if a grant covers it, and is detached with
+//   amqp:unauthorized-access when its grant expires unrenewed.
+// - Device links: telemetry (each message appended durably, then accepted) and C2D (messages
+//   locked as the link's credit allows and sent unsettled; accepted / rejected / released or
+//   modified complete / reject / abandon them; what is unsettled when the link ends is abandoned).
+// - Service links: C2D sends (enqueued durably, then accepted, or rejected with IoT Hub's
+//   condition) and feedback (accepted completes, released or modified abandons).
+// - Unknown addresses are refused with amqp:not-found, links without a grant with
+//   amqp:unauthorized-access; a message over the size limit detaches its link with
+//   amqp:link:message-size-exceeded; malformed frames close the connection (Proton's framing
+//   errors); no OPEN within open_timeout, no grant within auth_timeout, and idle_timeout close it.
+//   Every refusal is logged with its reason.
+//
+// Thread: the connection's shard, for every method. Work posted to other shards (C2D queues, the
+// feedback queue) comes back through the Endpoint's posts and keeps only a weak_ptr.
+class Connection : public net::StreamInput, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::StreamOutput> output,
+             std::string remote, uint64_t id, Timestamp opened);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // net::StreamInput: bytes from the client, in order, any split; the end of the transport.
+  void OnData(std::string_view bytes) override;
+  void OnClosed() override;
+  // Enforces the open and auth time-outs, token expiry and Proton's idle time-out at `now`.
+  void OnTimer(Timestamp now);
+  // Lets go of the output and forgets every link without a word to the peer (shutdown).
+  void Teardown();
+
+  // Messages a Dispatcher locked for link `link_id` (posted here by the Endpoint).
+  void OnPulled(uint64_t link_id, std::vector<core::Message> messages);
+
+  uint64_t id() const { return id_; }
+  size_t shard() const { return shard_; }
+  bool closed() const { return closed_; }
+
+ private:
+  struct Link;
+  struct Grant {
+    core::auth::Principal principal;
+  };
+
+  // Runs Proton's events and writes its output.
+  void Pump();
+  void Flush();
+  void Handle(pn_event_t* event);
+  void OnRemoteOpen();
+  void OnSessionOpen(pn_session_t* session);
+  void OnLinkOpen(pn_link_t* link);
+  void OnFlow(Link& link);
+  void OnDelivery(pn_delivery_t* delivery);
+  void OnIncoming(Link& link, pn_delivery_t* delivery);
+  void OnOutcome(Link& link, pn_delivery_t* delivery);
+
+  // What each receiving link does with a complete message.
+  void PutToken(Link& link, pn_delivery_t* delivery, const std::string& bytes);
+  void Telemetry(Link& link, pn_delivery_t* delivery, const std::string& bytes);
+  void SendC2d(Link& link, pn_delivery_t* delivery, const std::string& bytes);
+  // Holds an incoming delivery until the core answers for it (OnSettled).
+  uint64_t Hold(Link& link, pn_delivery_t* delivery);
+  void OnSettled(uint64_t link_id, uint64_t hold, const Status& status);
+
+  // Grants: a SAS token authenticated through SASL PLAIN or CBS.
+  Result<core::auth::Principal> AddGrant(std::string_view token);
+  // The scope of a live grant that lets this connection use a link at `address`, or "".
+  std::string FindGrant(const LinkAddress& address) const;
+  void SendCbsResponses();
+
+  // Ends a link: our side detaches (with `condition` unless empty); the dispatcher forgets it and
+  // its unsettled C2D deliveries are abandoned.
+  void CloseLink(Link& link, std::string_view condition, std::string_view description);
+  void Forget(pn_link_t* link);
+  void ForgetAll();
+  // Closes the connection with an AMQP error condition.
+  void CloseWith(std::string_view condition, std::string_view description);
+  void Finish();
+
+  Endpoint& endpoint_;
+  const size_t shard_;
+  std::shared_ptr<net::StreamOutput> output_;
+  const std::string remote_;
+  const uint64_t id_;
+  const Timestamp opened_;
+  pn_connection_driver_t driver_;
+  PlainCheck plain_check_;
+  bool remote_opened_ = false;
+  bool authenticated_ = false;  // a token was valid once (the auth time-out is over)
+  bool in_pump_ = false;
+  bool closed_ = false;
+  bool output_closed_ = false;
+  uint32_t sessions_ = 0;
+
+  std::map<std::string, Grant, std::less<>> grants_;  // by the token's scope
+  std::deque<std::string> cbs_responses_;             // encoded, waiting for $cbs credit
+  std::unordered_map<pn_link_t*, std::unique_ptr<Link>> links_;
+  std::unordered_map<uint64_t, Link*> links_by_id_;
+  std::unordered_map<std::string, uint32_t> device_links_;  // attached links per device
+};
+
+}  // namespace iothub::amqp
