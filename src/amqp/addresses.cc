@@ -16,17 +16,16 @@ std::string_view PathOf(std::string_view address) {
   return slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
 }
 
-// "/devices/<id>/<tail>" with `tail` matched case-insensitively: the decoded id, or nullopt.
-std::optional<std::string> DeviceIdBefore(std::string_view path, std::string_view tail) {
+// "/devices/<id>/<tail>" with `tail` matched case-insensitively: the id's segment as is, or
+// nullopt.
+std::optional<std::string> DeviceSegmentBefore(std::string_view path, std::string_view tail) {
   constexpr std::string_view kDevices = "/devices/";
   if (!StartsWithIgnoreCase(path, kDevices)) return std::nullopt;
   std::string_view rest = path.substr(kDevices.size());
   size_t slash = rest.find('/');
   if (slash == 0 || slash == std::string_view::npos) return std::nullopt;
   if (!EqualsIgnoreCase(rest.substr(slash + 1), tail)) return std::nullopt;
-  std::string id;
-  if (!UrlDecode(rest.substr(0, slash), &id) || id.empty()) return std::nullopt;
-  return id;
+  return std::string(rest.substr(0, slash));
 }
 
 }  // namespace
@@ -39,22 +38,33 @@ LinkAddress ParseLinkAddress(std::string_view address, bool client_sends) {
   }
   if (client_sends) {
     if (EqualsIgnoreCase(path, "/messages/devicebound")) return {.kind = LinkKind::kServiceC2dSend};
-    if (auto id = DeviceIdBefore(path, "messages/events")) {
+    if (auto id = DeviceSegmentBefore(path, "messages/events")) {
       return {.kind = LinkKind::kDeviceTelemetry, .device_id = std::move(*id)};
     }
   } else {
     if (EqualsIgnoreCase(path, "/messages/servicebound/feedback")) {
       return {.kind = LinkKind::kServiceFeedback};
     }
-    if (auto id = DeviceIdBefore(path, "messages/devicebound")) {
+    if (auto id = DeviceSegmentBefore(path, "messages/devicebound")) {
       return {.kind = LinkKind::kDeviceC2d, .device_id = std::move(*id)};
     }
   }
   return {};
 }
 
+std::string ResolveDeviceId(const std::string& segment,
+                            const std::function<bool(const std::string&)>& exists) {
+  if (exists(segment)) return segment;
+  std::string decoded;
+  if (UrlDecode(segment, &decoded) && decoded != segment && exists(decoded)) return decoded;
+  return segment;
+}
+
 std::optional<std::string> DeviceOfC2dTo(std::string_view to) {
-  return DeviceIdBefore(to, "messages/devicebound");
+  std::optional<std::string> segment = DeviceSegmentBefore(to, "messages/devicebound");
+  std::string id;
+  if (!segment || !UrlDecode(*segment, &id) || id.empty()) return std::nullopt;
+  return id;
 }
 
 std::string_view LinkKindName(LinkKind kind) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,7 +21,10 @@ enum class LinkKind {
 
 struct LinkAddress {
   LinkKind kind = LinkKind::kUnknown;
-  std::string device_id;  // the device kinds: URL-decoded
+  // The device kinds: the id's path segment as sent. The Node SDKs put the raw id there, others
+  // URL-encode it; device ids may contain '%', so which one is meant is the registry's call
+  // (ResolveDeviceId).
+  std::string device_id;
 };
 
 // Classifies the address of a link the client attaches: the target when the client sends, the
@@ -28,6 +32,11 @@ struct LinkAddress {
 // some SDKs send full URIs. A trailing '/' is ignored. Anything else, or a direction that does not
 // fit the address, is kUnknown.
 LinkAddress ParseLinkAddress(std::string_view address, bool client_sends);
+
+// The device a link address names: `segment` itself if `exists(segment)`, else its URL-decoded
+// form if that exists, else `segment` (which then matches no device).
+std::string ResolveDeviceId(const std::string& segment,
+                            const std::function<bool(const std::string&)>& exists);
 
 // The device a service's C2D message is for: its `to`, "/devices/<URL-encoded id>/messages/
 // devicebound" (case-insensitive but for the id). nullopt when `to` has another form or the id is

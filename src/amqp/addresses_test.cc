@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+
 namespace iothub::amqp {
 namespace {
 
@@ -21,10 +24,10 @@ TEST(LinkAddressTest, DirectionMustFitTheAddress) {
   EXPECT_EQ(ParseLinkAddress("/devices/d1/messages/devicebound", true).kind, LinkKind::kUnknown);
 }
 
-TEST(LinkAddressTest, DeviceLinksCarryTheDecodedCaseSensitiveId) {
+TEST(LinkAddressTest, DeviceLinksCarryTheIdSegmentAsSent) {
   LinkAddress events = ParseLinkAddress("/devices/My%20Dev/Messages/Events", true);
   EXPECT_EQ(events.kind, LinkKind::kDeviceTelemetry);
-  EXPECT_EQ(events.device_id, "My Dev");
+  EXPECT_EQ(events.device_id, "My%20Dev");
   LinkAddress c2d = ParseLinkAddress("/devices/d1/messages/deviceBound", false);
   EXPECT_EQ(c2d.kind, LinkKind::kDeviceC2d);
   EXPECT_EQ(c2d.device_id, "d1");
@@ -44,11 +47,22 @@ TEST(LinkAddressTest, CbsInEitherDirection) {
 
 TEST(LinkAddressTest, MalformedDeviceAddressesAreUnknown) {
   EXPECT_EQ(ParseLinkAddress("/devices//messages/events", true).kind, LinkKind::kUnknown);
-  EXPECT_EQ(ParseLinkAddress("/devices/d%zz/messages/events", true).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("/devices/d1/messages/events/x", true).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("/devices/d1/twin", true).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("", true).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("amqps://host", true).kind, LinkKind::kUnknown);
+}
+
+TEST(ResolveDeviceIdTest, RawIdFirstThenDecoded) {
+  auto exists_in = [](std::set<std::string> ids) {
+    return [ids](const std::string& id) { return ids.contains(id); };
+  };
+  // The Node SDKs send raw ids, and ids may contain '%'.
+  EXPECT_EQ(ResolveDeviceId("a%20b", exists_in({"a%20b", "a b"})), "a%20b");
+  // Other SDKs URL-encode them.
+  EXPECT_EQ(ResolveDeviceId("a%20b", exists_in({"a b"})), "a b");
+  EXPECT_EQ(ResolveDeviceId("a%20b", exists_in({})), "a%20b");
+  EXPECT_EQ(ResolveDeviceId("d%zz", exists_in({})), "d%zz");
 }
 
 TEST(C2dToTest, ParsesTheDevice) {

@@ -346,6 +346,12 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
   pn_terminus_t* remote = client_sends ? pn_link_remote_target(pn) : pn_link_remote_source(pn);
   std::string_view address_text = View(pn_terminus_get_address(remote));
   LinkAddress address = ParseLinkAddress(address_text, client_sends);
+  core::Registry& registry = endpoint_.hub().registry();
+  if (!address.device_id.empty()) {
+    address.device_id = ResolveDeviceId(address.device_id, [&registry](const std::string& id) {
+      return registry.GenerationId(id).has_value();
+    });
+  }
 
   auto refuse = [&](const char* condition, const std::string& why) {
     HUB_LOG_INFO("amqp", "{}: link '{}' to '{}' refused: {}", remote_, View(pn_link_name(pn)),
