@@ -19,6 +19,7 @@
 
 #include "amqp/endpoint.h"
 #include "amqp/message_codec.h"
+#include "amqp/traffic.h"
 #include "base/log.h"
 #include "core/hub/hub.h"
 
@@ -461,6 +462,9 @@ void Connection::OnPulled(uint64_t link_id, std::vector<core::Message> messages)
   }
   Link& link = *it->second;
   link.dispatcher_credit -= std::min<uint64_t>(link.dispatcher_credit, messages.size());
+  CountMessages(
+      link.address.kind == LinkKind::kServiceFeedback ? Traffic::kFeedbackOut : Traffic::kC2dOut,
+      messages.size());
   for (core::Message& m : messages) {
     std::string bytes = amqp::EncodeMessage(m);
     uint64_t tag = link.next_tag++;
@@ -562,6 +566,10 @@ void Connection::OnSettled(uint64_t link_id, uint64_t hold, const Status& status
   pn_delivery_t* delivery = held->second;
   link.held.erase(held);
   Settle(delivery, status);
+  if (status.ok()) {
+    CountMessages(link.address.kind == LinkKind::kServiceC2dSend ? Traffic::kC2dIn
+                                                                 : Traffic::kTelemetryIn);
+  }
   pn_link_flow(link.link, 1);  // the credit this message used is free again
   Pump();
 }
