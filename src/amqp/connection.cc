@@ -422,7 +422,8 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
                                    link_id](std::vector<core::Message> messages) {
       endpoint->PostToShard(home, [endpoint, self, kind, queue_shard, device, link_id,
                                    messages = std::move(messages)]() mutable {
-        if (auto c = self.lock()) return c->OnPulled(link_id, std::move(messages));
+        if (auto c = self.lock(); c && c->OnPulled(link_id, messages)) return;
+        // The link ended while the messages were on their way: back to their queue.
         GiveBack(*endpoint, kind, queue_shard, device, messages);
       });
     };
@@ -453,13 +454,9 @@ void Connection::OnFlow(Link& link) {
       });
 }
 
-void Connection::OnPulled(uint64_t link_id, std::vector<core::Message> messages) {
+bool Connection::OnPulled(uint64_t link_id, std::vector<core::Message>& messages) {
   auto it = links_by_id_.find(link_id);
-  if (closed_ || it == links_by_id_.end()) {
-    // The link ended while the messages were on their way: they go back to their queue. The
-    // kind and shard are the link's, known to the dispatcher's closure; GiveBack ran there.
-    return;
-  }
+  if (closed_ || it == links_by_id_.end()) return false;
   Link& link = *it->second;
   link.dispatcher_credit -= std::min<uint64_t>(link.dispatcher_credit, messages.size());
   CountMessages(
@@ -475,6 +472,7 @@ void Connection::OnPulled(uint64_t link_id, std::vector<core::Message> messages)
     link.unsettled[d] = std::move(m.lock_token);
   }
   Pump();
+  return true;
 }
 
 void Connection::OnDelivery(pn_delivery_t* delivery) {

@@ -61,8 +61,9 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // Lets go of the output and forgets every link without a word to the peer (shutdown).
   void Teardown();
 
-  // Messages a Dispatcher locked for link `link_id` (posted here by the Endpoint).
-  void OnPulled(uint64_t link_id, std::vector<core::Message> messages);
+  // Sends messages a Dispatcher locked for link `link_id` (posted here by the Endpoint). False,
+  // leaving `messages` alone, when the link is gone: the caller returns them to their queue.
+  bool OnPulled(uint64_t link_id, std::vector<core::Message>& messages);
 
   uint64_t id() const { return id_; }
   size_t shard() const { return shard_; }
