@@ -1,0 +1,258 @@
+// amqp::Connection over a real hub, driven by Proton in client mode: authentication (no SASL,
+// SASL ANONYMOUS and PLAIN, CBS put-tokens), link authorization and device telemetry.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "amqp/amqp_test_fixture.h"
+
+namespace iothub::amqp {
+namespace {
+
+using ConnectionTest = AmqpTest;
+
+std::string EventsOf(std::string_view device) {
+  return "/devices/" + std::string(device) + "/messages/events";
+}
+
+TEST_F(ConnectionTest, TelemetryWithoutSaslLandsInTheLogWithItsProperties) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  ASSERT_TRUE(TestClient::Attached(events));
+  ASSERT_FALSE(TestClient::Detached(events));
+
+  testing_util::MessagePtr m = testing_util::MakeMessage();
+  pn_atom_t id;
+  id.type = PN_STRING;
+  id.u.as_bytes = pn_bytes(4, "mid1");
+  pn_message_set_id(m.get(), id);
+  pn_message_set_content_type(m.get(), "application/json");
+  pn_message_set_content_encoding(m.get(), "utf-8");
+  pn_data_t* props = pn_message_properties(m.get());
+  pn_data_put_map(props);
+  pn_data_enter(props);
+  pn_data_put_string(props, pn_bytes(1, "a"));
+  pn_data_put_string(props, pn_bytes(1, "b"));
+  pn_data_put_string(props, pn_bytes(1, "n"));
+  pn_data_put_int(props, 42);
+  pn_data_exit(props);
+  pn_message_set_inferred(m.get(), true);
+  pn_data_put_binary(pn_message_body(m.get()), pn_bytes(5, "hello"));
+
+  pn_delivery_t* sent = client.Send(events, testing_util::Encode(m.get()));
+  Outcome outcome = TestClient::OutcomeOf(sent);
+  EXPECT_EQ(outcome.state, PN_ACCEPTED);
+  EXPECT_TRUE(outcome.settled);
+
+  auto stored = Stored("dev1");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].body, "hello");
+  EXPECT_EQ(stored[0].message_id, "mid1");
+  EXPECT_EQ(stored[0].content_type, "application/json");
+  EXPECT_EQ(stored[0].content_encoding, "utf-8");
+  ASSERT_NE(stored[0].FindProperty("a"), nullptr);
+  EXPECT_EQ(*stored[0].FindProperty("a"), "b");
+  ASSERT_NE(stored[0].FindProperty("n"), nullptr);
+  EXPECT_EQ(*stored[0].FindProperty("n"), "42");
+  EXPECT_EQ(stored[0].connection_device_id, "dev1");
+  EXPECT_EQ(stored[0].connection_auth_generation_id, d.generation_id);
+  EXPECT_NE(stored[0].connection_auth_method.find("\"scope\":\"device\""), std::string::npos);
+  EXPECT_FALSE(client.closed());
+}
+
+TEST_F(ConnectionTest, TelemetryIsSettledOnlyOnTheShardAfterTheAppend) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  pn_delivery_t* sent = client.Send(events, MessageBytes("x"), /*pump=*/false);
+  client.Pump(/*run_executors=*/false);
+  EXPECT_EQ(Stored("dev1").size(), 1u);              // the memory store appends at once ...
+  EXPECT_EQ(TestClient::OutcomeOf(sent).state, 0u);  // ... but the answer waits for the shard
+  client.Pump();
+  EXPECT_EQ(TestClient::OutcomeOf(sent).state, PN_ACCEPTED);
+}
+
+TEST_F(ConnectionTest, TelemetryIsNotAcceptedBeforeItIsDurable) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  store_.hold = true;
+  pn_delivery_t* sent = client.Send(events, MessageBytes("x"));
+  EXPECT_GE(store_.held(), 1u);
+  Outcome outcome = TestClient::OutcomeOf(sent);
+  EXPECT_EQ(outcome.state, 0u);
+  EXPECT_FALSE(outcome.settled);
+  store_.Release();
+  client.Pump();
+  outcome = TestClient::OutcomeOf(sent);
+  EXPECT_EQ(outcome.state, PN_ACCEPTED);
+  EXPECT_TRUE(outcome.settled);
+  EXPECT_EQ(Stored("dev1").size(), 1u);
+}
+
+TEST_F(ConnectionTest, SaslAnonymousThenCbs) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient({.sasl = Sasl::kAnonymous});
+  client.Open();
+  EXPECT_EQ(client.SaslOutcome(), PN_SASL_OK);
+  EXPECT_TRUE(client.RemoteOpened());
+  pn_link_t* refused = client.AttachSender(EventsOf("dev1"));
+  EXPECT_EQ(TestClient::LinkCondition(refused), "amqp:unauthorized-access");
+  auto response = client.PutToken(DeviceToken(d), DeviceAudience("dev1"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status_code, 200);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  EXPECT_TRUE(TestClient::Attached(events));
+  EXPECT_FALSE(TestClient::Detached(events));
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+}
+
+TEST_F(ConnectionTest, SaslPlainWithADeviceTokenAuthorizesLinksWithoutCbs) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client =
+      NewClient({.sasl = Sasl::kPlain, .user = "dev1@sas.hub", .password = DeviceToken(d)});
+  client.Open();
+  EXPECT_EQ(client.SaslOutcome(), PN_SASL_OK);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  EXPECT_TRUE(TestClient::Attached(events));
+  EXPECT_FALSE(TestClient::Detached(events));
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+  pn_link_t* c2d = client.AttachReceiver(C2dTo("dev1"));
+  EXPECT_FALSE(TestClient::Detached(c2d));
+  EXPECT_FALSE(client.closed());
+}
+
+TEST_F(ConnectionTest, SaslPlainWithABadTokenFailsWithOutcomeAuth) {
+  core::Device d = CreateDevice("dev1");
+  std::string forged = DeviceToken(d);
+  forged[forged.find("sig=") + 4] ^= 1;
+  TestClient& client =
+      NewClient({.sasl = Sasl::kPlain, .user = "dev1@sas.hub", .password = forged});
+  client.Open();
+  EXPECT_EQ(client.SaslOutcome(), PN_SASL_AUTH);
+  EXPECT_FALSE(client.RemoteOpened());
+  EXPECT_TRUE(client.closed());
+}
+
+TEST_F(ConnectionTest, SaslUnknownMechanismFails) {
+  CreateDevice("dev1");
+  TestClient& client = NewClient({.sasl = Sasl::kMechanism, .mechanism = "CRAM-MD5"});
+  client.Open();
+  EXPECT_EQ(client.SaslOutcome(), PN_SASL_AUTH);
+  EXPECT_FALSE(client.RemoteOpened());
+  EXPECT_TRUE(client.closed());
+}
+
+TEST_F(ConnectionTest, BadPutTokensAre401AndLeaveLinksRefused) {
+  core::Device d = CreateDevice("dev1");
+  std::string forged = DeviceToken(d);
+  forged[forged.find("sig=") + 4] ^= 1;
+  std::string expired = DeviceToken(d, -std::chrono::seconds(1));
+  std::string other_key =
+      core::auth::CreateSasToken(DeviceAudience("dev1"), "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+                                 clock_.Now() + std::chrono::hours(1));
+  for (const std::string& token : {forged, expired, other_key, std::string("garbage"),
+                                   std::string("SharedAccessSignature sr=&sig=&se=x")}) {
+    SCOPED_TRACE(token);
+    TestClient& client = NewClient();
+    client.Open();
+    auto response = client.PutToken(token, DeviceAudience("dev1"));
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status_code, 401);
+    EXPECT_FALSE(response->description.empty());
+    pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+    EXPECT_TRUE(TestClient::Detached(events));
+    EXPECT_EQ(TestClient::LinkCondition(events), "amqp:unauthorized-access");
+    EXPECT_FALSE(client.RemoteClosed());  // a bad token is answered, never closed on
+  }
+}
+
+TEST_F(ConnectionTest, AnOperationOtherThanPutTokenIs400) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient();
+  client.Open();
+  auto response = client.PutToken(DeviceToken(d), DeviceAudience("dev1"), "delete-token");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status_code, 400);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  EXPECT_EQ(TestClient::LinkCondition(events), "amqp:unauthorized-access");
+}
+
+TEST_F(ConnectionTest, CbsResponseCorrelatesWithTheRequestsStringMessageId) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient();
+  client.Open();
+  // PutToken only returns the response whose correlation-id is the request's message-id.
+  auto first = client.PutToken(DeviceToken(d), DeviceAudience("dev1"));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->correlation_id, "cbs-1");
+  EXPECT_EQ(first->correlation_id_type, PN_STRING);
+  auto second = client.PutToken("bad", DeviceAudience("dev1"));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->correlation_id, "cbs-2");
+  EXPECT_EQ(second->status_code, 401);
+  // The CBS request itself is settled accepted.
+  EXPECT_FALSE(TestClient::Detached(client.cbs_sender()));
+}
+
+TEST_F(ConnectionTest, ADeviceTokenCannotAttachAnotherDevicesLinks) {
+  core::Device a = CreateDevice("devA");
+  CreateDevice("devB");
+  TestClient& client = DeviceClient(a);
+  pn_link_t* events = client.AttachSender(EventsOf("devB"));
+  EXPECT_EQ(TestClient::LinkCondition(events), "amqp:unauthorized-access");
+  pn_link_t* c2d = client.AttachReceiver(C2dTo("devB"), 10);
+  EXPECT_EQ(TestClient::LinkCondition(c2d), "amqp:unauthorized-access");
+  // Its own links still attach: the refusals disturbed nothing.
+  pn_link_t* own = client.AttachSender(EventsOf("devA"));
+  EXPECT_FALSE(TestClient::Detached(own));
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(own, MessageBytes("x"))).state, PN_ACCEPTED);
+}
+
+TEST_F(ConnectionTest, ADeviceTokenCannotAttachServiceLinks) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* send = client.AttachSender("/messages/devicebound");
+  EXPECT_EQ(TestClient::LinkCondition(send), "amqp:unauthorized-access");
+  pn_link_t* feedback = client.AttachReceiver("/messages/serviceBound/feedback", 10);
+  EXPECT_EQ(TestClient::LinkCondition(feedback), "amqp:unauthorized-access");
+}
+
+TEST_F(ConnectionTest, AServiceTokenAttachesServiceLinksCaseInsensitively) {
+  TestClient& client = ServiceClient("service");
+  for (const char* address : {"/messages/devicebound", "/MESSAGES/DeviceBound"}) {
+    pn_link_t* send = client.AttachSender(address);
+    EXPECT_TRUE(TestClient::Attached(send)) << address;
+    EXPECT_FALSE(TestClient::Detached(send)) << address;
+  }
+  for (const char* address :
+       {"/messages/serviceBound/feedback", "/messages/servicebound/FEEDBACK"}) {
+    pn_link_t* feedback = client.AttachReceiver(address, 10);
+    EXPECT_TRUE(TestClient::Attached(feedback)) << address;
+    EXPECT_FALSE(TestClient::Detached(feedback)) << address;
+  }
+}
+
+TEST_F(ConnectionTest, ARegistryReadPolicyCannotAttachServiceLinks) {
+  TestClient& client = ServiceClient("registryRead");
+  pn_link_t* send = client.AttachSender("/messages/devicebound");
+  EXPECT_EQ(TestClient::LinkCondition(send), "amqp:unauthorized-access");
+  pn_link_t* feedback = client.AttachReceiver("/messages/serviceBound/feedback", 10);
+  EXPECT_EQ(TestClient::LinkCondition(feedback), "amqp:unauthorized-access");
+}
+
+TEST_F(ConnectionTest, UnknownAddressesAreNotFound) {
+  TestClient& client = ServiceClient("iothubowner");
+  pn_link_t* a = client.AttachSender("/nowhere");
+  EXPECT_EQ(TestClient::LinkCondition(a), "amqp:not-found");
+  // The right address in the wrong direction is unknown too.
+  pn_link_t* b = client.AttachReceiver("/messages/devicebound", 1);
+  EXPECT_EQ(TestClient::LinkCondition(b), "amqp:not-found");
+  pn_link_t* c = client.AttachSender("/messages/serviceBound/feedback");
+  EXPECT_EQ(TestClient::LinkCondition(c), "amqp:not-found");
+  EXPECT_FALSE(client.RemoteClosed());
+}
+
+}  // namespace
+}  // namespace iothub::amqp
