@@ -1,0 +1,333 @@
+// C2D over AMQP through amqp::Connection and a real hub: the service's sends to
+// /messages/devicebound, the device's receiver on /devices/<id>/messages/devicebound (credit,
+// dispositions, lock expiry, detach), and the service's feedback receiver.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "amqp/amqp_test_fixture.h"
+
+namespace iothub::amqp {
+namespace {
+
+class C2dLinkTest : public AmqpTest {
+ protected:
+  core::Message C2d(const std::string& id, core::AckMode ack = core::AckMode::kNone) {
+    core::Message m;
+    m.message_id = id;
+    m.body = "body of " + id;
+    m.ack = ack;
+    m.properties = {{"Property", "PropMsg_0"}};
+    return m;
+  }
+  // Sends one message on a service client's C2D sender and returns its outcome.
+  Outcome ServiceSend(TestClient& service, pn_link_t* link, const std::string& bytes) {
+    return TestClient::OutcomeOf(service.Send(link, bytes));
+  }
+  static std::vector<std::string> IdsOf(const std::vector<Received>& received) {
+    std::vector<std::string> ids;
+    for (const Received& r : received) ids.push_back(r.message.message_id);
+    return ids;
+  }
+};
+
+using IdList = std::vector<std::string>;
+
+TEST_F(C2dLinkTest, ServiceSendIsAcceptedEnqueuedAndReachesTheDevice) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& service = ServiceClient();
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  Outcome outcome = ServiceSend(service, send,
+                                MessageBytes("hello", "m1", C2dTo("dev1"),
+                                             {{"Property", "PropMsg_0"}, {"iothub-ack", "full"}}));
+  EXPECT_EQ(outcome.state, PN_ACCEPTED);
+  EXPECT_TRUE(outcome.settled);
+  EXPECT_EQ(C2dDepth("dev1"), 1u);
+
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].message.body, "hello");
+  EXPECT_EQ(received[0].message.message_id, "m1");
+  EXPECT_EQ(received[0].message.ack, core::AckMode::kFull);
+  ASSERT_NE(received[0].message.FindProperty("Property"), nullptr);
+  EXPECT_EQ(*received[0].message.FindProperty("Property"), "PropMsg_0");
+  EXPECT_FALSE(pn_delivery_settled(received[0].delivery));  // sent unsettled
+}
+
+TEST_F(C2dLinkTest, ServiceSendToAnUrlEncodedDeviceId) {
+  CreateDevice("dev@1$");
+  TestClient& service = ServiceClient();
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  Outcome outcome = ServiceSend(
+      service, send, MessageBytes("x", "m1", "/devices/dev%401%24/messages/devicebound"));
+  EXPECT_EQ(outcome.state, PN_ACCEPTED);
+  EXPECT_EQ(C2dDepth("dev@1$"), 1u);
+}
+
+TEST_F(C2dLinkTest, ServiceSendToAnUnknownDeviceIsRejectedNotFound) {
+  TestClient& service = ServiceClient();
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  Outcome outcome = ServiceSend(service, send, MessageBytes("x", "m1", C2dTo("ghost")));
+  EXPECT_EQ(outcome.state, PN_REJECTED);
+  EXPECT_TRUE(outcome.settled);
+  EXPECT_EQ(outcome.condition, "amqp:not-found");
+  // The link stays usable.
+  EXPECT_FALSE(TestClient::Detached(send));
+}
+
+TEST_F(C2dLinkTest, ServiceSendToAFullQueueIsRejectedResourceLimitExceeded) {
+  CreateDevice("dev1");
+  TestClient& service = ServiceClient();
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  for (int i = 0; i < 3; ++i) {  // the fixture's max_queue_depth
+    EXPECT_EQ(ServiceSend(service, send, MessageBytes("x", "m", C2dTo("dev1"))).state, PN_ACCEPTED);
+  }
+  Outcome outcome = ServiceSend(service, send, MessageBytes("x", "m4", C2dTo("dev1")));
+  EXPECT_EQ(outcome.state, PN_REJECTED);
+  EXPECT_EQ(outcome.condition, "amqp:resource-limit-exceeded");
+  EXPECT_EQ(C2dDepth("dev1"), 3u);
+}
+
+TEST_F(C2dLinkTest, ServiceSendTooLargeIsRejectedMessageSizeExceeded) {
+  CreateDevice("dev1");
+  TestClient& service = ServiceClient();
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  Outcome outcome =
+      ServiceSend(service, send, MessageBytes(std::string(5 * 1024, 'x'), "m1", C2dTo("dev1")));
+  EXPECT_EQ(outcome.state, PN_REJECTED);
+  EXPECT_EQ(outcome.condition, "amqp:link:message-size-exceeded");
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+  EXPECT_FALSE(TestClient::Detached(send));  // a C2D limit, not the link's
+}
+
+TEST_F(C2dLinkTest, ServiceSendWithABadToIsRejectedInvalidField) {
+  CreateDevice("dev1");
+  TestClient& service = ServiceClient();
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  for (const char* to : {"", "/devices/dev1/messages/events", "/devices//messages/devicebound",
+                         "/devices/%zz/messages/devicebound"}) {
+    SCOPED_TRACE(to);
+    Outcome outcome = ServiceSend(service, send, MessageBytes("x", "m1", to));
+    EXPECT_EQ(outcome.state, PN_REJECTED);
+    EXPECT_EQ(outcome.condition, "amqp:invalid-field");
+  }
+  // An undecodable message too.
+  Outcome outcome = ServiceSend(service, send, std::string("\x00\x53\x77\xa1", 4));
+  EXPECT_EQ(outcome.state, PN_REJECTED);
+  EXPECT_EQ(outcome.condition, "amqp:invalid-field");
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+}
+
+TEST_F(C2dLinkTest, NothingIsSentBeforeCredit) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1"));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 0);
+  EXPECT_TRUE(device.TakeReceived(c2d).empty());
+  device.Flow(c2d, 1);
+  EXPECT_EQ(IdsOf(device.TakeReceived(c2d)), IdList{"m1"});
+}
+
+TEST_F(C2dLinkTest, CreditNDeliversAtMostN) {
+  core::Device d = CreateDevice("dev1");
+  for (const char* id : {"m1", "m2", "m3"}) EnqueueC2d("dev1", C2d(id));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 2);
+  auto received = device.TakeReceived(c2d);
+  EXPECT_EQ(IdsOf(received), (IdList{"m1", "m2"}));
+  // The hub locked no more than the credit: m3 is still there for another receiver.
+  TestClient& other = DeviceClient(d);
+  pn_link_t* other_c2d = other.AttachReceiver(C2dTo("dev1"), 1);
+  auto taken = other.TakeReceived(other_c2d);
+  EXPECT_EQ(IdsOf(taken), IdList{"m3"});
+  for (Received& r : taken) other.Settle(r.delivery, PN_RELEASED);
+  other.CloseLink(other_c2d);
+  for (Received& r : received) device.Settle(r.delivery, PN_ACCEPTED);
+  EXPECT_TRUE(device.TakeReceived(c2d).empty());  // settling gives no credit back
+  EXPECT_EQ(C2dDepth("dev1"), 1u);
+  device.Flow(c2d, 5);
+  EXPECT_EQ(IdsOf(device.TakeReceived(c2d)), IdList{"m3"});
+}
+
+TEST_F(C2dLinkTest, AcceptedCompletesWithSuccessFeedback) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1", core::AckMode::kFull));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(C2dDepth("dev1"), 1u);  // locked, not gone
+  EXPECT_EQ(FeedbackDepth(), 0u);
+  device.Settle(received[0].delivery, PN_ACCEPTED);
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+  EXPECT_EQ(FeedbackDepth(), 1u);
+  EXPECT_TRUE(device.TakeReceived(c2d).empty());
+}
+
+TEST_F(C2dLinkTest, RejectedRejectsWithoutRedelivery) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1", core::AckMode::kNegative));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 1u);
+  device.Settle(received[0].delivery, PN_REJECTED);
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+  EXPECT_EQ(FeedbackDepth(), 1u);  // negative ack: the Rejected record
+  EXPECT_TRUE(device.TakeReceived(c2d).empty());
+}
+
+TEST_F(C2dLinkTest, ReleasedAndModifiedAbandonAndRedeliver) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1"));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto first = device.TakeReceived(c2d);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].delivery_count, 0u);
+  device.Settle(first[0].delivery, PN_RELEASED);
+  auto second = device.TakeReceived(c2d);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].message.message_id, "m1");
+  EXPECT_EQ(second[0].delivery_count, 1u);
+  device.Settle(second[0].delivery, PN_MODIFIED);
+  auto third = device.TakeReceived(c2d);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].delivery_count, 2u);
+  EXPECT_EQ(C2dDepth("dev1"), 1u);
+  device.Settle(third[0].delivery, PN_ACCEPTED);
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+}
+
+TEST_F(C2dLinkTest, AnExpiredLockIsRedeliveredAsANewTransfer) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1"));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto first = device.TakeReceived(c2d);
+  ASSERT_EQ(first.size(), 1u);
+  clock_.Advance(std::chrono::seconds(61));  // past the fixture's lock_timeout
+  ProcessTimers();
+  device.Pump();
+  auto second = device.TakeReceived(c2d);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].message.message_id, "m1");
+  EXPECT_NE(second[0].delivery, first[0].delivery);
+  // The late answer to the first transfer changes nothing; the second completes.
+  device.Settle(first[0].delivery, PN_ACCEPTED);
+  EXPECT_EQ(C2dDepth("dev1"), 1u);
+  device.Settle(second[0].delivery, PN_ACCEPTED);
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+}
+
+TEST_F(C2dLinkTest, DetachingWithUnsettledDeliveriesAbandonsThem) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1"));
+  EnqueueC2d("dev1", C2d("m2"));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  ASSERT_EQ(device.TakeReceived(c2d).size(), 2u);
+  device.CloseLink(c2d);
+  EXPECT_EQ(C2dDepth("dev1"), 2u);
+  // Visible again at once (not after the lock time-out), each delivered once more.
+  pn_link_t* again = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(again);
+  EXPECT_EQ(IdsOf(received), (IdList{"m1", "m2"}));
+  for (const Received& r : received) EXPECT_EQ(r.delivery_count, 1u);
+}
+
+TEST_F(C2dLinkTest, DroppingTheConnectionAbandonsUnsettledDeliveries) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1"));
+  {
+    TestClient& device = DeviceClient(d);
+    pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+    ASSERT_EQ(device.TakeReceived(c2d).size(), 1u);
+    device.connection().OnClosed();  // the transport ends
+    RunAll();
+  }
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].delivery_count, 1u);
+}
+
+TEST_F(C2dLinkTest, AMessageEnqueuedAfterTheAttachIsDelivered) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 5);
+  EXPECT_TRUE(device.TakeReceived(c2d).empty());
+  EnqueueC2d("dev1", C2d("late"));
+  device.Pump();
+  EXPECT_EQ(IdsOf(device.TakeReceived(c2d)), IdList{"late"});
+}
+
+TEST_F(C2dLinkTest, FeedbackArrivesAfterACompletedAckFullMessageAndAcceptCompletesIt) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& service = ServiceClient();
+  pn_link_t* feedback = service.AttachReceiver("/messages/serviceBound/feedback", 10);
+  pn_link_t* send = service.AttachSender("/messages/devicebound");
+  ASSERT_EQ(ServiceSend(service, send,
+                        MessageBytes("x", "orig-1", C2dTo("dev1"), {{"iothub-ack", "full"}}))
+                .state,
+            PN_ACCEPTED);
+  EXPECT_TRUE(service.TakeReceived(feedback).empty());
+
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 1u);
+  device.Settle(received[0].delivery, PN_ACCEPTED);
+  service.Pump();
+
+  auto fb = service.TakeReceived(feedback);
+  ASSERT_EQ(fb.size(), 1u);
+  EXPECT_EQ(fb[0].message.content_type, "application/vnd.microsoft.iothub.feedback.json");
+  EXPECT_FALSE(pn_delivery_settled(fb[0].delivery));
+  auto json = nlohmann::json::parse(fb[0].message.body, nullptr, false);
+  ASSERT_TRUE(json.is_array()) << fb[0].message.body;
+  ASSERT_EQ(json.size(), 1u);
+  EXPECT_EQ(json[0].value("originalMessageId", ""), "orig-1");
+  EXPECT_EQ(json[0].value("statusCode", ""), "Success");
+  EXPECT_EQ(json[0].value("deviceId", ""), "dev1");
+  EXPECT_EQ(json[0].value("deviceGenerationId", ""), d.generation_id);
+  EXPECT_EQ(FeedbackDepth(), 1u);
+  service.Settle(fb[0].delivery, PN_ACCEPTED);
+  EXPECT_EQ(FeedbackDepth(), 0u);
+  EXPECT_TRUE(service.TakeReceived(feedback).empty());
+}
+
+TEST_F(C2dLinkTest, ReleasedFeedbackIsDeliveredAgain) {
+  core::Device d = CreateDevice("dev1");
+  EnqueueC2d("dev1", C2d("m1", core::AckMode::kFull));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 10);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 1u);
+  device.Settle(received[0].delivery, PN_ACCEPTED);
+  ASSERT_EQ(FeedbackDepth(), 1u);
+
+  // The feedback message was waiting: a receiver attached later gets it.
+  TestClient& service = ServiceClient();
+  pn_link_t* feedback = service.AttachReceiver("/messages/serviceBound/feedback", 10);
+  auto first = service.TakeReceived(feedback);
+  ASSERT_EQ(first.size(), 1u);
+  service.Settle(first[0].delivery, PN_RELEASED);
+  auto second = service.TakeReceived(feedback);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].message.body, first[0].message.body);
+  EXPECT_EQ(second[0].delivery_count, 1u);
+  service.Settle(second[0].delivery, PN_MODIFIED);
+  auto third = service.TakeReceived(feedback);
+  ASSERT_EQ(third.size(), 1u);
+  service.Settle(third[0].delivery, PN_ACCEPTED);
+  EXPECT_EQ(FeedbackDepth(), 0u);
+}
+
+}  // namespace
+}  // namespace iothub::amqp
