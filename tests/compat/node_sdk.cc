@@ -38,7 +38,7 @@ std::string NodeSdkProblem(const std::vector<std::string>& packages) {
 }
 
 std::string Port443Hub::Start(const std::string& dir, const std::vector<std::string>& extra_args,
-                              uint16_t mqtt_port) {
+                              uint16_t mqtt_port, uint16_t amqp_port) {
   std::string last_error;
   for (int attempt = 0; attempt < 5; ++attempt) {
     data_ = dir + "/data-" + std::to_string(attempt);
@@ -48,12 +48,13 @@ std::string Port443Hub::Start(const std::string& dir, const std::vector<std::str
                                   "--bind",       address_,
                                   "--https-port", "443",
                                   "--mqtt-port",  std::to_string(mqtt_port),
-                                  "--amqp-port",  "0"};
+                                  "--amqp-port",  std::to_string(amqp_port)};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     process_ = std::make_unique<HubProcess>(std::move(args), dir);
     if (process_->WaitUntilReady()) return "";
     last_error = "iothubd did not start on " + address_ + ":443" +
-                 (mqtt_port != 0 ? " and :" + std::to_string(mqtt_port) : std::string()) + ": " +
+                 (mqtt_port != 0 ? ", :" + std::to_string(mqtt_port) : std::string()) +
+                 (amqp_port != 0 ? ", :" + std::to_string(amqp_port) : std::string()) + ": " +
                  process_->err();
     process_.reset();
   }
@@ -93,13 +94,14 @@ json SuiteRun::Step(const char* step) const {
 
 SuiteRun RunSuiteScript(const std::string& script, const std::vector<std::string>& packages,
                         const std::vector<std::string>& hub_args,
-                        const std::map<std::string, std::string>& config) {
+                        const std::map<std::string, std::string>& config, uint16_t mqtt_port,
+                        uint16_t amqp_port, std::chrono::milliseconds limit, std::string* log) {
   SuiteRun run;
   run.error = NodeSdkProblem(packages);
   if (!run.error.empty()) return run;
   TempDir dir;
   Port443Hub hub;
-  run.error = hub.Start(dir.str(), hub_args);
+  run.error = hub.Start(dir.str(), hub_args, mqtt_port, amqp_port);
   if (!run.error.empty()) return run;
   json strings = hub.ConnectionStrings();
   json config_json = json::object();
@@ -112,7 +114,8 @@ SuiteRun RunSuiteScript(const std::string& script, const std::vector<std::string
   }
   std::string config_path = dir.str() + "/config.json";
   std::ofstream(config_path) << config_json.dump();
-  NodeRun node = RunNodeScript(script, {config_path}, hub.ca(), dir.str() + "/node", 5min);
+  NodeRun node = RunNodeScript(script, {config_path}, hub.ca(), dir.str() + "/node", limit);
+  if (log != nullptr) *log = hub.process().err();
   if (!node.json.is_object() || node.json.contains("fatal")) {
     run.error = script + " failed (exit " + (node.exit ? std::to_string(*node.exit) : "none") +
                 "): " + node.out + node.err + "\nhub stderr: " + hub.process().err();

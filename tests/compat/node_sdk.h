@@ -35,18 +35,19 @@ std::filesystem::path CompatDir();
 // be bound; "" when the SDK tests can run.
 std::string NodeSdkProblem(const std::vector<std::string>& packages);
 
-// iothubd with --hostname = --bind = a loopback address of its own and HTTPS on port 443 (AMQP
-// off; MQTT off unless asked for). The destructor kills a hub that is still running.
+// iothubd with --hostname = --bind = a loopback address of its own and HTTPS on port 443 (MQTT and
+// AMQP off unless asked for). The destructor kills a hub that is still running.
 class Port443Hub {
  public:
   // Starts the hub with `extra_args` under `dir` (data-N/ and the capture files) and waits until
   // it is up. Port 443 is fixed, so two runs in parallel (ctest -j) may draw the same address: the
   // loser fails to bind and tries another one, in a fresh data directory (the certificate names
   // the address), up to 5 times. Returns "" when up, else why not.
-  // `mqtt_port`: MQTT over TLS on that port of the same address (0: off); the SDK's Mqtt
-  // transport knows only 8883, so a clash there also makes it try another address.
+  // `mqtt_port`, `amqp_port`: MQTT / AMQP over TLS on that port of the same address (0: off); the
+  // SDKs' Mqtt transport knows only 8883 and their Amqp transports (device and service) only
+  // 5671, so a clash there also makes it try another address.
   std::string Start(const std::string& dir, const std::vector<std::string>& extra_args,
-                    uint16_t mqtt_port = 0);
+                    uint16_t mqtt_port = 0, uint16_t amqp_port = 0);
 
   // SIGTERM, then waits up to 10 s; "" when it exited 0, else why not.
   std::string Stop();
@@ -90,12 +91,16 @@ struct SuiteRun {
   nlohmann::json Step(const char* step) const;
 };
 
-// Checks NodeSdkProblem(packages), starts a Port443Hub with `hub_args`, writes config.json as
+// Checks NodeSdkProblem(packages), starts a Port443Hub with `hub_args` (and `mqtt_port`,
+// `amqp_port` as Port443Hub::Start takes them), writes config.json as
 // {key: connection-strings.json[name]} for each key -> name of `config`, runs `script` on it
-// (at most 5 minutes), stops the hub. A script that prints no JSON object, or {"fatal": ...},
-// fails the run.
+// (at most `limit`), stops the hub. A script that prints no JSON object, or {"fatal": ...},
+// fails the run; `log` (when given) receives the hub's stderr.
 SuiteRun RunSuiteScript(const std::string& script, const std::vector<std::string>& packages,
                         const std::vector<std::string>& hub_args,
-                        const std::map<std::string, std::string>& config);
+                        const std::map<std::string, std::string>& config, uint16_t mqtt_port = 0,
+                        uint16_t amqp_port = 0,
+                        std::chrono::milliseconds limit = std::chrono::minutes(5),
+                        std::string* log = nullptr);
 
 }  // namespace iothub::testing
