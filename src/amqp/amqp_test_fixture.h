@@ -118,6 +118,9 @@ struct ClientOptions {
   std::string user;       // kPlain
   std::string password;   // kPlain
   std::string mechanism;  // kMechanism: a client that insists on this mechanism
+  // The Proton client stays out of the way (writes and reads nothing): the test sends raw bytes
+  // with SendBytes and reads output().written.
+  bool raw = false;
 };
 
 // A SASL client implementation that picks `ClientOptions::mechanism` whatever the server offers.
@@ -207,8 +210,14 @@ class TestClient {
   void Pump(bool run_executors = true) {
     for (int round = 0; round < 10000; ++round) {
       bool moved = false;
-      while (pn_event_t* event = pn_connection_driver_next_event(&driver_)) Handle(event);
-      pn_bytes_t out = pn_connection_driver_write_buffer(&driver_);
+      if (options_.raw) read_ = output_->written.size();
+      while (!options_.raw) {
+        pn_event_t* event = pn_connection_driver_next_event(&driver_);
+        if (event == nullptr) break;
+        Handle(event);
+      }
+      pn_bytes_t out =
+          options_.raw ? pn_bytes_t{0, nullptr} : pn_connection_driver_write_buffer(&driver_);
       if (out.size > 0) {
         std::string bytes(out.start, out.size);
         pn_connection_driver_write_done(&driver_, out.size);
@@ -231,7 +240,7 @@ class TestClient {
       if (output_->closed && read_ == output_->written.size() && !server_ended_) {
         // What a ByteStream does after Close: the peer reads the end, the hub hears OnClosed.
         server_ended_ = true;
-        pn_connection_driver_read_close(&driver_);
+        if (!options_.raw) pn_connection_driver_read_close(&driver_);
         connection_->OnClosed();
         moved = true;
       }
