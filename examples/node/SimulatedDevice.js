@@ -22,7 +22,8 @@ const connectionString = process.argv[2] || process.env.IOTHUB_DEVICE_CONNECTION
 const transportName = process.argv[3] || process.env.IOTHUB_DEVICE_TRANSPORT || 'Mqtt';
 
 if (!connectionString || !transports[transportName]) {
-  console.error('Usage: node SimulatedDevice.js DEVICE_CONNECTION_STRING [Mqtt|MqttWs|Amqp|AmqpWs]');
+  console.error('Usage: node SimulatedDevice.js DEVICE_CONNECTION_STRING ' +
+                '[Mqtt|MqttWs|Amqp|AmqpWs]');
   console.error('  (or set IOTHUB_DEVICE_CONNECTION_STRING and IOTHUB_DEVICE_TRANSPORT)');
   process.exit(2);
 }
@@ -38,14 +39,14 @@ async function onMessage(msg) {
     const property = msg.properties.getItem(i);
     properties[property.key] = property.value;
   }
-  const summary = {
-    messageId: msg.messageId,
-    correlationId: msg.correlationId,
-    contentType: msg.contentType,
-    contentEncoding: msg.contentEncoding,
-    data: msg.data === undefined || msg.data === null ? '' : msg.data.toString(),
-    properties,
-  };
+  // System properties the sender did not set are left out (the SDK leaves some empty, some
+  // undefined, depending on the transport).
+  const summary = {};
+  for (const key of ['messageId', 'correlationId', 'contentType', 'contentEncoding']) {
+    if (msg[key] !== undefined && msg[key] !== null && msg[key] !== '') summary[key] = msg[key];
+  }
+  summary.data = msg.data === undefined || msg.data === null ? '' : msg.data.toString();
+  summary.properties = properties;
   console.log('Message received: ' + JSON.stringify(summary));
   try {
     await client.complete(msg);

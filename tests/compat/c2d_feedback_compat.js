@@ -64,7 +64,9 @@ function message(id, ack, options = {}) {
   msg.ack = ack;
   // In ms since the epoch: rhea cannot encode a Date here (amqp-research.md, section 3).
   if (!options.defaultTtl) msg.expiryTimeUtc = Date.now() + 10 * 60 * 1000;
-  for (const [key, value] of Object.entries(options.properties || {})) msg.properties.add(key, value);
+  for (const [key, value] of Object.entries(options.properties || {})) {
+    msg.properties.add(key, value);
+  }
   return msg;
 }
 
@@ -101,7 +103,7 @@ async function openDevice(connectionString, log, settle) {
   return client;
 }
 
-// DELETE /devices/{id}/commands (purge): the SDK has no call for it; its own RestApiClient sends it.
+// DELETE /devices/{id}/commands (purge): the SDK has no call for it; its RestApiClient sends it.
 function purge(deviceId) {
   const cn = ConnectionString.parse(config.service);
   const client = new RestApiClient({
