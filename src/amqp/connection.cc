@@ -479,12 +479,9 @@ void Connection::OnDelivery(pn_delivery_t* delivery) {
   pn_link_t* pn = pn_delivery_link(delivery);
   auto it = links_.find(pn);
   if (it == links_.end()) {
-    // A link this connection let go of (refused, expired, or closing): drop what comes in.
-    if (pn_link_is_receiver(pn) && pn_delivery_readable(delivery) &&
-        !pn_delivery_partial(delivery) && delivery == pn_link_current(pn)) {
-      pn_link_advance(pn);
-      pn_delivery_settle(delivery);
-    }
+    // A link this connection let go of (refused, expired, too large a message) that the client
+    // still sends on until it sees the detach: what comes in is dropped.
+    if (pn_link_is_receiver(pn)) Discard(pn, delivery);
     return;
   }
   if (pn_link_is_receiver(pn)) return OnIncoming(*it->second, delivery);
@@ -500,9 +497,11 @@ void Connection::OnIncoming(Link& link, pn_delivery_t* delivery) {
   }
   size_t pending = pn_delivery_pending(delivery);
   if (pending > endpoint_.options().max_message_bytes) {
-    return CloseLink(
+    pn_link_t* pn = link.link;
+    CloseLink(
         link, "amqp:link:message-size-exceeded",
         "message larger than " + std::to_string(endpoint_.options().max_message_bytes) + " bytes");
+    return Discard(pn, delivery);
   }
   if (pn_delivery_partial(delivery)) return;  // more frames to come
   std::string bytes(pending, '\0');
@@ -546,6 +545,19 @@ void Connection::OnOutcome(Link& link, pn_delivery_t* delivery) {
   }
   ApplyAction(endpoint_, link.address.kind, link.queue_shard, link.address.device_id,
               std::move(lock), action);
+}
+
+void Connection::Discard(pn_link_t* link, pn_delivery_t* delivery) {
+  if (delivery != pn_link_current(link)) return;
+  // Reading frees the bytes Proton buffered for it: they count against the session's incoming
+  // window, which would otherwise stay used up for every other link of the session.
+  char scratch[4096];
+  while (pn_link_recv(link, scratch, sizeof(scratch)) > 0) {
+  }
+  if (pn_delivery_partial(delivery) && !pn_delivery_aborted(delivery)) return;  // more to come
+  pn_link_advance(link);
+  pn_delivery_settle(delivery);
+  Pump();
 }
 
 uint64_t Connection::Hold(Link& link, pn_delivery_t* delivery) {

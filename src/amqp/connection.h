@@ -91,6 +91,9 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   void PutToken(Link& link, pn_delivery_t* delivery, const std::string& bytes);
   void Telemetry(Link& link, pn_delivery_t* delivery, const std::string& bytes);
   void SendC2d(Link& link, pn_delivery_t* delivery, const std::string& bytes);
+  // Drops what arrived of an incoming delivery on a link this connection let go of, and the
+  // delivery once whole.
+  void Discard(pn_link_t* link, pn_delivery_t* delivery);
   // Holds an incoming delivery until the core answers for it (OnSettled).
   uint64_t Hold(Link& link, pn_delivery_t* delivery);
   void OnSettled(uint64_t link_id, uint64_t hold, const Status& status);
