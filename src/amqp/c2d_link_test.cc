@@ -267,6 +267,30 @@ TEST_F(C2dLinkTest, AMessageEnqueuedAfterTheAttachIsDelivered) {
   EXPECT_EQ(IdsOf(device.TakeReceived(c2d)), IdList{"late"});
 }
 
+// Messages a dispatcher locked for a link that detached while they were on their way to the
+// connection's shard go back to the queue at once, not when their lock expires.
+TEST_F(C2dLinkTest, MessagesPulledForALinkThatJustDetachedGoBackAtOnce) {
+  // A device on shard 1, so that its dispatcher's hand-over to the connection (shard 0) can be
+  // held back while the link detaches.
+  std::string id;
+  for (int i = 0; id.empty() || hub_->ShardOf(id) != 1; ++i) id = "dev" + std::to_string(i);
+  core::Device d = CreateDevice(id);
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo(id), 10);
+  bool sent = false;
+  hub_->SendC2d(id, C2d("m1"), shard1_, [&](Result<uint64_t> r) { sent = r.has_value(); });
+  shard1_.RunAll();  // enqueued, pulled and locked for the link; the delivery waits on shard 0
+  ASSERT_TRUE(sent);
+  ASSERT_GE(shard0_.pending(), 1u);
+  pn_link_close(c2d);
+  device.Pump(/*run_executors=*/false);  // the hub hears the detach first
+  ASSERT_TRUE(TestClient::Detached(c2d));
+  RunAll();
+  EXPECT_EQ(C2dDepth(id), 1u);
+  pn_link_t* again = device.AttachReceiver(C2dTo(id), 10);
+  EXPECT_EQ(IdsOf(device.TakeReceived(again)), IdList{"m1"});
+}
+
 TEST_F(C2dLinkTest, FeedbackArrivesAfterACompletedAckFullMessageAndAcceptCompletesIt) {
   core::Device d = CreateDevice("dev1");
   TestClient& service = ServiceClient();

@@ -233,9 +233,8 @@ TEST_F(SmallMessageTest, ATransferOverTheLimitDetachesTheLink) {
   EXPECT_FALSE(client.RemoteClosed());
 }
 
-// BUG (connection.cc, CloseLink / OnDelivery): the oversize delivery's frames stay buffered in
-// the session (never read, never settled), so the session's incoming window stays used up and no
-// other link of that session can transfer again (a new session can).
+// The oversize delivery's frames must not stay buffered in the session: they would use up its
+// incoming window, and no other link of the session could transfer again.
 TEST_F(SmallMessageTest, AfterAnOversizeTransferTheSessionCarriesOtherLinks) {
   core::Device d = CreateDevice("dev1");
   TestClient& client = DeviceClient(d);

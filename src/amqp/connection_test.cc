@@ -254,5 +254,52 @@ TEST_F(ConnectionTest, UnknownAddressesAreNotFound) {
   EXPECT_FALSE(client.RemoteClosed());
 }
 
+TEST_F(ConnectionTest, DeviceIdsInAddressesAreCaseSensitive) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* events = client.AttachSender(EventsOf("DEV1"));
+  EXPECT_EQ(TestClient::LinkCondition(events), "amqp:unauthorized-access");
+  pn_link_t* mixed = client.AttachSender("/DEVICES/dev1/Messages/Events");
+  EXPECT_FALSE(TestClient::Detached(mixed));
+}
+
+TEST_F(ConnectionTest, APolicyWithDeviceConnectAttachesExistingDevicesOnly) {
+  CreateDevice("dev1");
+  TestClient& client = ServiceClient("device");
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  EXPECT_FALSE(TestClient::Detached(events));
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+  pn_link_t* ghost = client.AttachSender(EventsOf("ghost"));
+  EXPECT_EQ(TestClient::LinkCondition(ghost), "amqp:unauthorized-access");
+  EXPECT_TRUE(Stored("ghost").empty() || Stored("ghost")[0].connection_device_id != "ghost");
+}
+
+TEST_F(ConnectionTest, MalformedTelemetryIsRejectedAndTheLinkGoesOn) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  Outcome bad = TestClient::OutcomeOf(client.Send(events, std::string("\x00\x53\x75\xa0", 4)));
+  EXPECT_EQ(bad.state, PN_REJECTED);
+  EXPECT_EQ(bad.condition, "amqp:invalid-field");
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+  EXPECT_EQ(Stored("dev1").size(), 1u);
+}
+
+TEST_F(ConnectionTest, LinksBeyondTheLimitAreRefused) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);  // 2 links: $cbs both ways
+  std::vector<pn_link_t*> links;
+  for (uint32_t i = 2; i < AmqpOptions{}.max_links; ++i) {
+    links.push_back(client.AttachSender(EventsOf("dev1")));
+  }
+  for (pn_link_t* l : links) EXPECT_FALSE(TestClient::Detached(l));
+  pn_link_t* one_too_many = client.AttachSender(EventsOf("dev1"));
+  EXPECT_EQ(TestClient::LinkCondition(one_too_many), "amqp:resource-limit-exceeded");
+  // Closing one makes room.
+  client.CloseLink(links.back());
+  pn_link_t* room = client.AttachSender(EventsOf("dev1"));
+  EXPECT_FALSE(TestClient::Detached(room));
+}
+
 }  // namespace
 }  // namespace iothub::amqp
