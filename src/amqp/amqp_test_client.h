@@ -196,6 +196,8 @@ class TestClient {
 
   // Raw bytes to the hub (as if the client wrote them), then pumps.
   void SendBytes(std::string_view bytes) {
+    client_sent_.append(bytes);
+    client_writes_.emplace_back(bytes);
     connection_->OnData(bytes);
     Pump();
   }
@@ -216,6 +218,7 @@ class TestClient {
         std::string bytes(out.start, out.size);
         pn_connection_driver_write_done(&driver_, out.size);
         client_sent_.append(bytes);
+        client_writes_.push_back(bytes);
         if (!server_ended_) connection_->OnData(bytes);
         moved = true;
       }
@@ -372,6 +375,8 @@ class TestClient {
   RecordingOutput& output() { return *output_; }
   Connection& connection() { return *connection_; }
   const std::string& client_sent() const { return client_sent_; }
+  // Each write of the client's, in order (as the hub received them).
+  const std::vector<std::string>& client_writes() const { return client_writes_; }
   pn_session_t* session() { return session_; }
 
  private:
@@ -465,6 +470,7 @@ class TestClient {
   size_t read_ = 0;
   bool server_ended_ = false;
   std::string client_sent_;
+  std::vector<std::string> client_writes_;
   uint64_t next_name_ = 1;
   uint64_t next_tag_ = 1;
   uint64_t next_cbs_ = 1;
