@@ -203,6 +203,19 @@ TEST_F(C2dLinkTest, ReleasedAndModifiedAbandonAndRedeliver) {
   EXPECT_EQ(C2dDepth("dev1"), 0u);
 }
 
+TEST_F(C2dLinkTest, DispositionsSentTogetherAllApply) {
+  core::Device d = CreateDevice("dev1");
+  for (const char* id : {"m1", "m2", "m3"}) EnqueueC2d("dev1", C2d(id));
+  TestClient& device = DeviceClient(d);
+  pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 3);
+  auto received = device.TakeReceived(c2d);
+  ASSERT_EQ(received.size(), 3u);
+  // One flush: Proton sends the three as one disposition, first=1 last=3 (checked on the wire).
+  for (Received& r : received) device.Settle(r.delivery, PN_ACCEPTED, /*pump=*/false);
+  device.Pump();
+  EXPECT_EQ(C2dDepth("dev1"), 0u);
+}
+
 TEST_F(C2dLinkTest, AnExpiredLockIsRedeliveredAsANewTransfer) {
   core::Device d = CreateDevice("dev1");
   EnqueueC2d("dev1", C2d("m1"));
