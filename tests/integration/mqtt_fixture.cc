@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -37,7 +38,7 @@ std::string RestResult::Header(const std::string& name) const {
   return found;
 }
 
-std::string MqttHub::Start(std::vector<std::string> extra_args) {
+std::string MqttHub::Start(std::vector<std::string> extra_args, bool amqp) {
   std::string last;
   for (int attempt = 0; attempt < 3; ++attempt) {
     address_ = RandomLoopbackAddress();
@@ -48,6 +49,17 @@ std::string MqttHub::Start(std::vector<std::string> extra_args) {
     do {
       https_port_ = FreePort(address_);
     } while (https_port_ == mqtt_port_ || https_port_ == plain_port_);
+    amqp_port_ = plain_amqp_port_ = 0;
+    while (amqp) {
+      amqp_port_ = FreePort(address_);
+      plain_amqp_port_ = FreePort(address_);
+      std::vector<uint16_t> taken{mqtt_port_, plain_port_, https_port_, amqp_port_};
+      if (amqp_port_ != plain_amqp_port_ &&
+          std::count(taken.begin(), taken.end(), amqp_port_) == 1 &&
+          std::count(taken.begin(), taken.end(), plain_amqp_port_) == 0) {
+        break;
+      }
+    }
     std::vector<std::string> args{"--data-dir",
                                   data(),
                                   "--hostname",
@@ -61,7 +73,9 @@ std::string MqttHub::Start(std::vector<std::string> extra_args) {
                                   "--https-port",
                                   std::to_string(https_port_),
                                   "--amqp-port",
-                                  "0",
+                                  std::to_string(amqp_port_),
+                                  "--plain-amqp-port",
+                                  std::to_string(plain_amqp_port_),
                                   "--shards",
                                   "2",
                                   "--feedback-batch-interval-ms",

@@ -38,8 +38,9 @@ struct RestResult {
 
 class MqttHub {
  public:
-  // Starts iothubd (more options in `extra_args`) and waits until it is up; "" or why not.
-  std::string Start(std::vector<std::string> extra_args = {});
+  // Starts iothubd (more options in `extra_args`) and waits until it is up; "" or why not. With
+  // `amqp`, AMQP over TLS and plain AMQP listen too (on free ports), otherwise they are off.
+  std::string Start(std::vector<std::string> extra_args = {}, bool amqp = false);
   // SIGTERM and wait; "" when it exited 0.
   std::string Stop();
 
@@ -48,6 +49,8 @@ class MqttHub {
   uint16_t mqtt_port() const { return mqtt_port_; }
   uint16_t plain_port() const { return plain_port_; }
   uint16_t https_port() const { return https_port_; }
+  uint16_t amqp_port() const { return amqp_port_; }  // 0 unless started with `amqp`
+  uint16_t plain_amqp_port() const { return plain_amqp_port_; }
   std::string data() const { return dir_.str() + "/data"; }
   std::string dir() const { return dir_.str(); }
   std::string ca() const { return data() + "/tls/ca.pem"; }
@@ -101,7 +104,7 @@ class MqttHub {
   TempDir dir_;
   std::unique_ptr<HubProcess> process_;
   std::string address_;
-  uint16_t mqtt_port_ = 0, plain_port_ = 0, https_port_ = 0;
+  uint16_t mqtt_port_ = 0, plain_port_ = 0, https_port_ = 0, amqp_port_ = 0, plain_amqp_port_ = 0;
   std::string owner_key_;
   nlohmann::json feedback_records_ = nlohmann::json::array();
   int curl_count_ = 0;
@@ -109,14 +112,16 @@ class MqttHub {
 
 // The base of the MQTT suites: one iothubd per suite, shared by its tests (each suite is one ctest
 // entry, WHOLE_SUITES). A suite may define `static std::string Prerequisite()` naming a missing
-// tool ("" when all is there); its tests then fail with that reason in their SetUp.
+// tool ("" when all is there); its tests then fail with that reason in their SetUp. It may also
+// define `static std::vector<std::string> HubArgs()` (more iothubd options) and
+// `static bool WithAmqp()` (true: the hub's AMQP listeners are on).
 template <typename Suite>
 class SharedHubTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     hub_ = new MqttHub();
     error_ = new std::string(Suite::Prerequisite());
-    if (error_->empty()) *error_ = hub_->Start();
+    if (error_->empty()) *error_ = hub_->Start(Suite::HubArgs(), Suite::WithAmqp());
     started_ = error_->empty();
   }
   static void TearDownTestSuite() {
@@ -127,6 +132,8 @@ class SharedHubTest : public ::testing::Test {
     delete error_;
   }
   static std::string Prerequisite() { return ""; }
+  static std::vector<std::string> HubArgs() { return {}; }
+  static bool WithAmqp() { return false; }
 
   // The tail of the hub's stderr, for failure messages.
   static std::string Log() {
