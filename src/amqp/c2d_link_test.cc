@@ -139,18 +139,38 @@ TEST_F(C2dLinkTest, CreditNDeliversAtMostN) {
   pn_link_t* c2d = device.AttachReceiver(C2dTo("dev1"), 2);
   auto received = device.TakeReceived(c2d);
   EXPECT_EQ(IdsOf(received), (IdList{"m1", "m2"}));
-  // The hub locked no more than the credit: m3 is still there for another receiver.
-  TestClient& other = DeviceClient(d);
-  pn_link_t* other_c2d = other.AttachReceiver(C2dTo("dev1"), 1);
-  auto taken = other.TakeReceived(other_c2d);
-  EXPECT_EQ(IdsOf(taken), IdList{"m3"});
-  for (Received& r : taken) other.Settle(r.delivery, PN_RELEASED);
-  other.CloseLink(other_c2d);
+  // The hub locked no more than the credit: m3 is still visible.
+  std::optional<core::Message> m3;
+  size_t shard = hub_->ShardOf("dev1");
+  (shard == 0 ? shard0_ : shard1_).Post([&] {
+    m3 = hub_->c2d(shard).ReceiveAndLock("dev1", std::chrono::seconds(1));
+  });
+  RunAll();
+  ASSERT_TRUE(m3.has_value());
+  EXPECT_EQ(m3->message_id, "m3");
   for (Received& r : received) device.Settle(r.delivery, PN_ACCEPTED);
   EXPECT_TRUE(device.TakeReceived(c2d).empty());  // settling gives no credit back
   EXPECT_EQ(C2dDepth("dev1"), 1u);
+  clock_.Advance(std::chrono::seconds(2));  // m3's lock above runs out
+  ProcessTimers();
   device.Flow(c2d, 5);
   EXPECT_EQ(IdsOf(device.TakeReceived(c2d)), IdList{"m3"});
+}
+
+TEST_F(C2dLinkTest, ANewerLinkOfTheDeviceTakesOver) {
+  core::Device d = CreateDevice("dev1");
+  for (const char* id : {"m1", "m2"}) EnqueueC2d("dev1", C2d(id));
+  TestClient& first = DeviceClient(d);
+  pn_link_t* old_link = first.AttachReceiver(C2dTo("dev1"), 1);
+  EXPECT_EQ(IdsOf(first.TakeReceived(old_link)), IdList{"m1"});
+  TestClient& second = DeviceClient(d);
+  pn_link_t* new_link = second.AttachReceiver(C2dTo("dev1"), 10);
+  first.Pump();
+  EXPECT_EQ(TestClient::LinkCondition(old_link), "amqp:link:stolen");
+  // What the older link held unsettled goes back to the queue and on to the newer link.
+  auto received = second.TakeReceived(new_link);
+  EXPECT_EQ(IdsOf(received).size(), 2u);
+  EXPECT_EQ(C2dDepth("dev1"), 2u);
 }
 
 TEST_F(C2dLinkTest, AcceptedCompletesWithSuccessFeedback) {

@@ -427,12 +427,23 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
         GiveBack(*endpoint, kind, queue_shard, device, messages);
       });
     };
-    endpoint_.PostToShard(queue_shard, [endpoint, kind, queue_shard, device, link_id,
-                                        deliver = std::move(deliver)]() mutable {
-      Dispatcher& d = kind == LinkKind::kServiceFeedback ? endpoint->feedback_dispatcher()
-                                                         : endpoint->c2d_dispatcher(queue_shard);
-      d.Attach(device, link_id, std::move(deliver));
-    });
+    // A device has one C2D receiver, as in IoT Hub: a newer link (of any connection) takes over
+    // and the older one is detached with amqp:link:stolen. Feedback receivers share their queue.
+    Dispatcher::Evict evict = [endpoint, self, home, link_id] {
+      endpoint->PostToShard(home, [self, link_id] {
+        if (auto c = self.lock()) c->Evict(link_id);
+      });
+    };
+    endpoint_.PostToShard(
+        queue_shard, [endpoint, kind, queue_shard, device, link_id, deliver = std::move(deliver),
+                      evict = std::move(evict)]() mutable {
+          if (kind == LinkKind::kServiceFeedback) {
+            endpoint->feedback_dispatcher().Attach(device, link_id, std::move(deliver));
+          } else {
+            endpoint->c2d_dispatcher(queue_shard)
+                .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict));
+          }
+        });
     OnFlow(l);  // the client may have granted credit in its ATTACH already
   }
 }
@@ -452,6 +463,12 @@ void Connection::OnFlow(Link& link) {
                                                            : endpoint->c2d_dispatcher(shard);
         d.AddCredit(device, id, static_cast<uint32_t>(std::min<uint64_t>(more, UINT32_MAX)));
       });
+}
+
+void Connection::Evict(uint64_t link_id) {
+  auto it = links_by_id_.find(link_id);
+  if (closed_ || it == links_by_id_.end()) return;
+  CloseLink(*it->second, "amqp:link:stolen", "a newer link of this device receives its messages");
 }
 
 bool Connection::OnPulled(uint64_t link_id, std::vector<core::Message>& messages) {

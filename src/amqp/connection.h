@@ -65,6 +65,10 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // leaving `messages` alone, when the link is gone: the caller returns them to their queue.
   bool OnPulled(uint64_t link_id, std::vector<core::Message>& messages);
 
+  // A newer C2D link of the same device took over from link `link_id` (posted here by the
+  // Endpoint): it is detached with amqp:link:stolen.
+  void Evict(uint64_t link_id);
+
   uint64_t id() const { return id_; }
   size_t shard() const { return shard_; }
   bool closed() const { return closed_; }

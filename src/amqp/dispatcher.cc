@@ -10,8 +10,18 @@ std::vector<Dispatcher::Link>* Dispatcher::Find(const std::string& key) {
   return it == links_.end() ? nullptr : &it->second;
 }
 
-void Dispatcher::Attach(const std::string& key, uint64_t link_id, Deliver deliver) {
-  links_[key].push_back(Link{.id = link_id, .credit = 0, .deliver = std::move(deliver)});
+void Dispatcher::Attach(const std::string& key, uint64_t link_id, Deliver deliver, bool exclusive,
+                        Evict evict) {
+  std::vector<Link>& links = links_[key];
+  if (exclusive) {
+    std::vector<Link> older = std::move(links);
+    links.clear();
+    for (Link& l : older) {
+      if (l.evict) l.evict();
+    }
+  }
+  links.push_back(
+      Link{.id = link_id, .credit = 0, .deliver = std::move(deliver), .evict = std::move(evict)});
 }
 
 void Dispatcher::Detach(const std::string& key, uint64_t link_id) {

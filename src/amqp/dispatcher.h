@@ -28,8 +28,14 @@ class Dispatcher {
 
   explicit Dispatcher(Pull pull) : pull_(std::move(pull)) {}
 
-  // A link starts receiving queue `key`; `link_id` is unique per endpoint.
-  void Attach(const std::string& key, uint64_t link_id, Deliver deliver);
+  // Tells a link it lost its queue to a newer link. Must not call back synchronously.
+  using Evict = std::function<void()>;
+
+  // A link starts receiving queue `key`; `link_id` is unique per endpoint. With `exclusive` (a
+  // device's C2D queue: one receiver per device, as IoT Hub keeps it), the links already
+  // receiving `key` are dropped and told through their `evict`.
+  void Attach(const std::string& key, uint64_t link_id, Deliver deliver, bool exclusive = false,
+              Evict evict = nullptr);
   // The link is gone: its unused credit is dropped.
   void Detach(const std::string& key, uint64_t link_id);
   // The link grants `credit` more messages; pulls at once if messages are visible.
@@ -44,6 +50,7 @@ class Dispatcher {
     uint64_t id = 0;
     uint64_t credit = 0;
     Deliver deliver;
+    Evict evict;
   };
 
   std::vector<Link>* Find(const std::string& key);

@@ -108,5 +108,20 @@ TEST_F(DispatcherTest, DetachDropsTheLinkAndItsCredit) {
   EXPECT_EQ(queues_["d1"].size(), 1u);
 }
 
+TEST_F(DispatcherTest, AnExclusiveAttachEvictsTheOlderLinks) {
+  std::vector<std::string> old_got, new_got;
+  int evicted = 0;
+  dispatcher_.Attach("d1", 1, Into(&old_got), true, [&evicted] { ++evicted; });
+  dispatcher_.AddCredit("d1", 1, 5);
+  dispatcher_.Attach("d1", 2, Into(&new_got), true, [] { FAIL() << "the newest link stays"; });
+  EXPECT_EQ(evicted, 1);
+  EXPECT_EQ(dispatcher_.link_count(), 1u);
+  queues_["d1"] = {"a"};
+  dispatcher_.OnAvailable("d1");  // the old link's credit went with it
+  EXPECT_TRUE(old_got.empty());
+  dispatcher_.AddCredit("d1", 2, 1);
+  EXPECT_EQ(new_got, std::vector<std::string>{"a"});
+}
+
 }  // namespace
 }  // namespace iothub::amqp
