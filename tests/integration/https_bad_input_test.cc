@@ -199,8 +199,8 @@ TEST_F(HttpsBadInputTest, DeviceTransportWithCurl) {
             std::string::npos);
 }
 
-// MQTT is served at /$iothub/websocket (tests/integration/mqtt_paho_test.cc); AMQP not yet, and
-// an upgrade naming no subprotocol is refused.
+// MQTT and AMQP are served at /$iothub/websocket (mqtt_paho_test.cc, amqp_bad_input_test.cc);
+// another subprotocol, and an upgrade naming none, are refused.
 TEST_F(HttpsBadInputTest, WebSocketUpgradeForAnUnservedProtocolIsRefused) {
   auto upgrade = [&](const std::string& protocol_header) {
     return Shell("curl -sS -o /dev/null -w '%{http_code}' " + CurlTrust() +
@@ -209,7 +209,7 @@ TEST_F(HttpsBadInputTest, WebSocketUpgradeForAnUnservedProtocolIsRefused) {
                  "dGhlIHNhbXBsZSBub25jZQ==' " +
                  protocol_header + " '" + BaseUrl() + "/$iothub/websocket' 2>/dev/null");
   };
-  EXPECT_EQ(upgrade("-H 'Sec-WebSocket-Protocol: AMQPWSB10'"), "501");
+  EXPECT_EQ(upgrade("-H 'Sec-WebSocket-Protocol: v12.stomp'"), "501");
   EXPECT_EQ(upgrade(""), "400");
 }
 
