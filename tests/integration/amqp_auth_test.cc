@@ -200,12 +200,15 @@ TEST_F(AmqpAuthTest, RegistryReadPolicyCannotAttachServiceLinks) {
   EXPECT_EQ(plain.Step("attach")["error"]["condition"], kUnauthorized) << plain.Dump();
 }
 
-// Two clients at once (the hub checks tokens each second): one lets a 5-second token run out
-// under its links, the other renews it by a put-token before it expires.
+// Three clients at once (the hub checks tokens each second): one lets a 5-second put-token run
+// out under its links, one renews it by a put-token before it expires, one authenticated with a
+// 5-second token as SASL PLAIN password lets it run out.
 TEST_F(AmqpAuthTest, ExpiringTokenDetachesItsLinksUnlessRenewed) {
   NewDevice();
   std::string renewing_key = NewDevice("-renewing");
   const std::string renewing = id_ + "-renewing";
+  std::string plain_key = NewDevice("-plain");
+  const std::string plain = id_ + "-plain";
   auto steps = [&](const std::string& id, const std::string& key, bool renew) {
     json s = {
         Op("connect"),
@@ -217,7 +220,7 @@ TEST_F(AmqpAuthTest, ExpiringTokenDetachesItsLinksUnlessRenewed) {
                       {"role", "receiver"},
                       {"credit", 1}})};
     if (renew) {
-      s.push_back(Op("wait", {{"seconds", 1.5}}));
+      s.push_back(Op("wait", {{"seconds", 0.5}}));
       s.push_back(Op("put-token", {{"token", hub_->DeviceToken(id, key)},
                                    {"audience", AmqpDeviceAudience(*hub_, id)}}));
     }
@@ -234,8 +237,21 @@ TEST_F(AmqpAuthTest, ExpiringTokenDetachesItsLinksUnlessRenewed) {
   AmqpClient renewed(
       *hub_, AmqpAnonymous(), steps(renewing, renewing_key, true),
       std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-renewed");
+  AmqpClientOptions plain_options = PlainDevice(plain, plain_key);
+  plain_options.password = hub_->DeviceToken(plain, plain_key, 5s);
+  AmqpClient plain_expiring(
+      *hub_, plain_options,
+      {Op("connect"),
+       Op("attach", {{"link", "events"}, {"address", EventsAddress(plain)}, {"role", "sender"}}),
+       Op("attach", {{"link", "c2d"},
+                     {"address", DeviceboundAddress(plain)},
+                     {"role", "receiver"},
+                     {"credit", 1}}),
+       Op("wait", {{"seconds", 8}, {"until-detached", {"events", "c2d"}}}), Op("close")},
+      std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-plain");
   AmqpRun a = expiring.Finish();
   AmqpRun b = renewed.Finish();
+  AmqpRun c = plain_expiring.Finish();
   auto took = std::chrono::steady_clock::now() - started;
 
   ASSERT_EQ(a.Step("put-token")["status"], 200) << a.Dump() << Log();
@@ -260,6 +276,13 @@ TEST_F(AmqpAuthTest, ExpiringTokenDetachesItsLinksUnlessRenewed) {
     EXPECT_EQ(kept["links"][link]["open"], true) << link << b.Dump() << Log();
   }
   EXPECT_EQ(b.Step("send")["state"], "accepted") << b.Dump() << Log();
+
+  ASSERT_EQ(c.Step("attach", 1)["attached"], true) << c.Dump() << Log();
+  json plain_waited = c.Step("wait");
+  for (const char* link : {"events", "c2d"}) {
+    EXPECT_EQ(plain_waited["links"][link]["error"]["condition"], kUnauthorized)
+        << link << c.Dump() << Log();
+  }
   EXPECT_LT(took, 20s);
 }
 

@@ -116,14 +116,24 @@ class AmqpBadInputTest : public AmqpHubTest<AmqpBadInputTest> {
 };
 
 TEST_F(AmqpBadInputTest, GarbageBeforeTheHeaderGetsTheHubsHeaderAndAClose) {
+  const std::string cases[] = {
+      "GET / HTTP/1.1\r\nHost: hub\r\n\r\n",
+      // AMQP, but a version that does not exist
+      std::string("AMQP\x00\x02\x00\x00", 8),
+      // a frame where the header belongs
+      wire::OpenFrame("c", "hub"),
+  };
   for (bool tls : {false, true}) {
-    auto c = OpenRawAmqp(*hub_, tls);
-    ASSERT_NE(c, nullptr);
-    ASSERT_TRUE(c->Send("GET / HTTP/1.1\r\nHost: hub\r\n\r\n"));
-    std::string header;
-    ASSERT_EQ(c->ReadBytes(8, &header, 5s), wire::ReadStatus::kOk) << tls << Log();
-    EXPECT_EQ(header.substr(0, 4), "AMQP") << tls << wire::Printable(header);
-    EXPECT_TRUE(c->WaitClosed(5s)) << tls << Log();
+    for (const std::string& garbage : cases) {
+      SCOPED_TRACE((tls ? "TLS, " : "plain, ") + wire::Printable(garbage));
+      auto c = OpenRawAmqp(*hub_, tls);
+      ASSERT_NE(c, nullptr);
+      ASSERT_TRUE(c->Send(garbage));
+      std::string header;
+      ASSERT_EQ(c->ReadBytes(8, &header, 5s), wire::ReadStatus::kOk) << Log();
+      EXPECT_EQ(header.substr(0, 4), "AMQP") << wire::Printable(header);
+      EXPECT_TRUE(c->WaitClosed(5s)) << Log();
+    }
   }
 }
 
@@ -163,6 +173,10 @@ TEST_F(AmqpBadInputTest, FrameOverTheAdvertisedMaxFrameSizeClosesTheConnection) 
   EXPECT_GE(max_frame, 512u);
   EXPECT_LT(max_frame, 0xffffffffu) << "the hub must advertise a finite max-frame-size";
   ASSERT_LT(max_frame, 16u << 20);
+  // PROTOCOL.md: the hub also advertises an idle time-out (the SDKs send empty frames at half).
+  const wire::Value* idle = open.Field(4);
+  ASSERT_NE(idle, nullptr) << "the hub's OPEN has no idle-time-out";
+  EXPECT_GT(idle->number, 0u);
   // An ATTACH padded by its link name to exactly the size: served.
   auto attach_of_size = [](size_t size, uint32_t handle) {
     size_t base = wire::AttachFrame(0, std::string(300, 'n'), handle, false, "$cbs").size() - 300;

@@ -102,8 +102,9 @@ class AmqpHubTest : public SharedHubTest<Suite> {
 
   void SetUp() override { ASSERT_EQ(*error_, ""); }
 
-  // A device named after the test (plus `suffix`), created with a fresh key in key_/id_ when
-  // `suffix` is empty; its key.
+  // Creates a device named after the test plus `suffix` with a fresh key and returns the key
+  // ("" and a test failure if it could not). Without a suffix the device is the test's own:
+  // its id and key also go to id_ and key_.
   std::string NewDevice(const std::string& suffix = "") {
     std::string id = ::testing::UnitTest::GetInstance()->current_test_info()->name() + suffix;
     std::string why;
@@ -120,17 +121,18 @@ class AmqpHubTest : public SharedHubTest<Suite> {
     return {
         .sasl = "plain", .user = AmqpDeviceUser(*hub_, id), .password = hub_->DeviceToken(id, key)};
   }
+  // Options for SASL PLAIN as shared access policy `policy` (of connection-strings.json).
   AmqpClientOptions PlainPolicy(const std::string& policy) const {
     return {.sasl = "plain",
             .user = AmqpPolicyUser(*hub_, policy),
             .password = hub_->PolicyToken(policy)};
   }
+  // Runs amqp_proton_client.py with `steps` to its end; `name` tells its output files apart.
   AmqpRun Run(const AmqpClientOptions& options, const nlohmann::json& steps,
               const std::string& name = "client") {
     std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     return RunAmqpClient(*hub_, options, steps, test + "-" + name);
   }
-  static std::string Log() { return SharedHubTest<Suite>::Log(); }
 
   std::string id_, key_;
 };

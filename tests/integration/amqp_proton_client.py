@@ -39,7 +39,7 @@ import sys
 import time
 import uuid
 
-from proton import (Delivery, Endpoint, Handler, Message, SSLDomain, symbol)
+from proton import Delivery, Endpoint, Handler, Message, SSLDomain
 from proton.reactor import Container
 
 
