@@ -2,9 +2,9 @@
 // (amqp_proton_client.py): SASL PLAIN with a device token, then telemetry (read back over REST)
 // and C2D; SASL ANONYMOUS and CBS put-tokens; a wrong PLAIN password failing SASL; forged and
 // expired put-tokens answered 401 with the links they would cover refused; another device's links
-// and a registryRead policy's C2D links refused with amqp:unauthorized-access; a token expiring
-// under attached links detaching them, and a renewal keeping them. One hub for the suite (a
-// WHOLE_SUITES entry).
+// and a registryRead policy's C2D links refused with amqp:unauthorized-access; a token (put-token
+// or PLAIN password) expiring under attached links detaching them, and a renewal keeping them.
+// One hub for the suite (a WHOLE_SUITES entry).
 #include <gtest/gtest.h>
 
 #include <chrono>
