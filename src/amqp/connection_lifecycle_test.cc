@@ -214,6 +214,18 @@ TEST_F(LifecycleTest, ASaslInitWithoutAMechanismFailsSasl) {
   ExpectHubStillServes(DeviceClient(d));
 }
 
+TEST_F(LifecycleTest, AFrameOverTheAdvertisedMaxFrameSizeClosesTheConnection) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient({.raw = true});
+  // The header, then a frame announcing 1 MiB (the hub advertises 64 KiB) and its first bytes.
+  client.SendBytes(std::string(kAmqpHeader) + std::string("\x00\x10\x00\x00\x02\x00\x00\x00", 8) +
+                   std::string(4096, '\0'));
+  EXPECT_TRUE(client.closed());
+  // Proton's CLOSE names the reason.
+  EXPECT_NE(client.output().written.find("amqp:connection:framing-error"), std::string::npos);
+  ExpectHubStillServes(DeviceClient(d));
+}
+
 class SmallMessageTest : public AmqpTest {
  protected:
   AmqpOptions Options() const override {
