@@ -103,6 +103,23 @@ TEST_F(LifecycleTest, ASecondGrantDoesNotKeepLinksOfTheFirstAlive) {
   EXPECT_FALSE(TestClient::Detached(send));
 }
 
+// A link stays while any live token covers it: here the device's own token outlives the
+// iothubowner token the link happened to be attached under. BUG (connection.cc, OnTimer): the
+// link keeps only the first grant FindGrant found, and is detached when that one expires.
+TEST_F(LifecycleTest, ALinkCoveredByAnotherLiveTokenSurvivesTheExpiryOfOne) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient();
+  client.Open();
+  client.PutToken(PolicyToken("iothubowner", std::chrono::minutes(10)), kHost);
+  client.PutToken(DeviceToken(d, std::chrono::hours(2)), DeviceAudience("dev1"));
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  ASSERT_FALSE(TestClient::Detached(events));
+  clock_.Advance(std::chrono::minutes(11));
+  Tick();
+  EXPECT_FALSE(TestClient::Detached(events)) << TestClient::LinkCondition(events);
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+}
+
 TEST_F(LifecycleTest, NoOpenWithinTheOpenTimeoutClosesTheOutput) {
   TestClient& silent = NewClient({.raw = true});
   TestClient& header_only = NewClient({.raw = true});
