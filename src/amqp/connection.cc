@@ -28,6 +28,8 @@ namespace {
 
 // The hub's feedback queue lives on shard 0 (core::Hub::feedback_executor).
 constexpr size_t kFeedbackShard = 0;
+// CBS answers waiting for the client's $cbs receiver (and its credit), at most.
+constexpr size_t kMaxCbsResponses = 16;
 
 int64_t Millis(Timestamp t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -162,7 +164,8 @@ Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::St
       output_(std::move(output)),
       remote_(std::move(remote)),
       id_(id),
-      opened_(opened) {
+      opened_(opened),
+      auth_since_(opened) {
   pn_connection_driver_init(&driver_, nullptr, nullptr);
   pn_transport_t* transport = driver_.transport;
   pn_transport_set_server(transport);
@@ -231,25 +234,25 @@ void Connection::OnTimer(Timestamp now) {
     }
     return;
   }
-  if (remote_opened_ && !authenticated_ && now - opened_ >= options.auth_timeout) {
+  if (remote_opened_ && !authenticated_ && now - auth_since_ >= options.auth_timeout) {
     return CloseWith("amqp:unauthorized-access", "no valid token presented in time");
   }
-  for (auto it = grants_.begin(); it != grants_.end();) {
-    if (it->second.principal.expiry > now) {
-      ++it;
-      continue;
-    }
-    std::string scope = it->first;
-    it = grants_.erase(it);
-    std::vector<Link*> covered;
-    for (auto& [pn, link] : links_) {
-      if (link->grant == scope) covered.push_back(link.get());
-    }
-    if (!covered.empty()) {
-      HUB_LOG_INFO("amqp", "{}: token for '{}' expired: detaching {} link(s)", remote_, scope,
-                   covered.size());
-    }
-    for (Link* link : covered) CloseLink(*link, "amqp:unauthorized-access", "token expired");
+  std::erase_if(grants_, [now](const auto& entry) { return entry.second.principal.expiry <= now; });
+  // A link whose token expired stays if another live token covers it; otherwise it is detached.
+  std::vector<Link*> uncovered;
+  for (auto& [pn, link] : links_) {
+    if (link->grant.empty() || grants_.contains(link->grant)) continue;
+    link->grant = FindGrant(link->address);
+    if (link->grant.empty()) uncovered.push_back(link.get());
+  }
+  if (!uncovered.empty()) {
+    HUB_LOG_INFO("amqp", "{}: token expired: detaching {} link(s)", remote_, uncovered.size());
+  }
+  for (Link* link : uncovered) CloseLink(*link, "amqp:unauthorized-access", "token expired");
+  if (grants_.empty() && authenticated_) {
+    // Every token ran out: the client has auth_timeout to present a new one, as at the start.
+    authenticated_ = false;
+    auth_since_ = now;
   }
   pn_transport_tick(driver_.transport, Millis(now));
   Pump();
@@ -633,6 +636,13 @@ void Connection::PutToken(Link& link, pn_delivery_t* delivery, const std::string
   pn_data_put_string(properties, pn_bytes(18, "status-description"));
   pn_data_put_string(properties, pn_bytes(description.size(), description.data()));
   pn_data_exit(properties);
+  if (cbs_responses_.size() >= kMaxCbsResponses) {
+    pn_message_free(response);
+    pn_message_free(request);
+    Settle(delivery, Status::Ok());
+    return CloseWith("amqp:resource-limit-exceeded",
+                     "put-tokens keep coming and no $cbs receiver takes the answers");
+  }
   cbs_responses_.push_back(Encode(response));
   pn_message_free(response);
   pn_message_free(request);

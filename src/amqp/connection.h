@@ -123,10 +123,11 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   const std::string remote_;
   const uint64_t id_;
   const Timestamp opened_;
+  Timestamp auth_since_;  // when the auth time-out started: the open, or the last grant's expiry
   pn_connection_driver_t driver_;
   PlainCheck plain_check_;
   bool remote_opened_ = false;
-  bool authenticated_ = false;  // a token was valid once (the auth time-out is over)
+  bool authenticated_ = false;  // a grant is live, or was since auth_since_
   bool in_pump_ = false;
   bool closed_ = false;
   bool output_closed_ = false;
