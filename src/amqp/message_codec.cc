@@ -462,6 +462,25 @@ void AppendApplicationProperties(const core::Message& message, std::string* out)
 
 pn_bytes_t Bytes(std::string_view s) { return pn_bytes(s.size(), s.data()); }
 
+// The header: durable (the hub stored the message), and the delivery-count, where AMQP clients
+// read how often a message was handed out before (AMQP 1.0, 3.2.1).
+void AppendHeader(const core::Message& message, pn_data_t* data, std::string* out) {
+  pn_data_clear(data);
+  pn_data_put_described(data);
+  pn_data_enter(data);
+  pn_data_put_ulong(data, kHeader);
+  pn_data_put_list(data);
+  pn_data_enter(data);
+  pn_data_put_bool(data, true);  // durable
+  pn_data_put_null(data);        // priority
+  pn_data_put_null(data);        // ttl
+  pn_data_put_null(data);        // first-acquirer
+  pn_data_put_uint(data, message.delivery_count);
+  pn_data_exit(data);
+  pn_data_exit(data);
+  AppendEncoded(data, out);
+}
+
 void AppendMessageAnnotations(const core::Message& message, pn_data_t* data, std::string* out) {
   pn_data_clear(data);
   pn_data_put_described(data);
@@ -575,6 +594,7 @@ std::string EncodeMessage(const core::Message& message) {
   out.reserve(message.Size() + 256);
   Data data(pn_data(16));
   HUB_CHECK(data != nullptr);
+  AppendHeader(message, data.get(), &out);
   AppendMessageAnnotations(message, data.get(), &out);
   AppendProperties(message, data.get(), &out);
   AppendApplicationProperties(message, &out);

@@ -37,6 +37,7 @@ namespace iothub::amqp {
 Result<core::Message> DecodeMessage(std::string_view bytes);
 
 // Encodes a message the hub sends: a C2D message to a device, a feedback message to a service.
+// - header: durable, and delivery-count = the message's delivery count (also in the annotations).
 // - properties: message-id, correlation-id (strings), user-id (binary), to, content-type,
 //   content-encoding, absolute-expiry-time (expiry when set), creation-time (enqueued_time);
 //   each only when set.

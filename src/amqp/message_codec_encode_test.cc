@@ -17,6 +17,7 @@ using testing_util::SectionCodes;
 using testing_util::SplitSections;
 using Properties = std::vector<std::pair<std::string, std::string>>;
 
+constexpr uint64_t kHeader = 0x70;
 constexpr uint64_t kMessageAnnotations = 0x72;
 constexpr uint64_t kProperties = 0x73;
 constexpr uint64_t kApplicationProperties = 0x74;
@@ -69,7 +70,7 @@ TEST(AmqpEncodeTest, RoundTripKeepsEverySenderField) {
 
 TEST(AmqpEncodeTest, EmptyBodyIsOneEmptyDataSection) {
   std::string bytes = amqp::EncodeMessage(core::Message());
-  EXPECT_EQ(SectionCodes(bytes), (std::vector<uint64_t>{kMessageAnnotations, kData}));
+  EXPECT_EQ(SectionCodes(bytes), (std::vector<uint64_t>{kHeader, kMessageAnnotations, kData}));
   auto m = MakeMessage();
   ASSERT_EQ(pn_message_decode(m.get(), bytes.data(), bytes.size()), 0);
   EXPECT_TRUE(pn_message_is_inferred(m.get()));  // Proton's name for "Data, not amqp-value"
@@ -125,9 +126,9 @@ TEST(AmqpEncodeTest, UnsetStampsAreLeftOutButTheDeliveryCountIsNot) {
 TEST(AmqpEncodeTest, PropertiesHaveTheirAmqpTypes) {
   std::string bytes = amqp::EncodeMessage(FullMessage());
   std::vector<DataPtr> sections = SplitSections(bytes);
-  ASSERT_EQ(SectionCodes(bytes), (std::vector<uint64_t>{kMessageAnnotations, kProperties,
+  ASSERT_EQ(SectionCodes(bytes), (std::vector<uint64_t>{kHeader, kMessageAnnotations, kProperties,
                                                         kApplicationProperties, kData}));
-  pn_data_t* d = sections[1].get();
+  pn_data_t* d = sections[2].get();
   pn_data_next(d);
   pn_data_enter(d);
   pn_data_next(d);  // descriptor
@@ -158,8 +159,8 @@ TEST(AmqpEncodeTest, PropertiesListEndsAtTheLastFieldSet) {
   core::Message m;
   m.message_id = "only";
   std::vector<DataPtr> sections = SplitSections(amqp::EncodeMessage(m));
-  ASSERT_EQ(sections.size(), 3u);
-  pn_data_t* d = sections[1].get();
+  ASSERT_EQ(sections.size(), 4u);
+  pn_data_t* d = sections[2].get();
   pn_data_next(d);
   pn_data_enter(d);
   pn_data_next(d);
@@ -171,7 +172,7 @@ TEST(AmqpEncodeTest, AckIsAddedOnlyWhenSetAndNotAlreadyAProperty) {
   core::Message m;
   m.properties = {{"a", "1"}};
   EXPECT_EQ(SectionCodes(amqp::EncodeMessage(core::Message())),
-            (std::vector<uint64_t>{kMessageAnnotations, kData}));  // no empty map either
+            (std::vector<uint64_t>{kHeader, kMessageAnnotations, kData}));  // no empty map either
 
   m.ack = core::AckMode::kFull;
   std::string bytes = amqp::EncodeMessage(m);
@@ -230,7 +231,7 @@ TEST(AmqpEncodeTest, LargeValuesUseTheWideEncodings) {
   for (int i = 0; i < 300; ++i) m.properties.emplace_back("p" + std::to_string(i), "x");
   m.ack = core::AckMode::kNegative;
   std::string bytes = amqp::EncodeMessage(m);
-  EXPECT_EQ(SplitSections(bytes).size(), 4u);
+  EXPECT_EQ(SplitSections(bytes).size(), 5u);
   Result<core::Message> decoded = DecodeMessage(bytes);
   ASSERT_TRUE(decoded.has_value()) << decoded.error().ToString();
   EXPECT_EQ(*decoded, m);
