@@ -165,7 +165,8 @@ Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::St
       remote_(std::move(remote)),
       id_(id),
       opened_(opened),
-      auth_since_(opened) {
+      auth_since_(opened),
+      checker_(endpoint.options().max_frame_size) {
   pn_connection_driver_init(&driver_, nullptr, nullptr);
   pn_transport_t* transport = driver_.transport;
   pn_transport_set_server(transport);
@@ -197,7 +198,15 @@ void Connection::OnData(std::string_view bytes) {
     size_t n = std::min(buffer.size, bytes.size());
     std::memcpy(buffer.start, bytes.data(), n);
     pn_connection_driver_read_done(&driver_, n);
+    std::string malformed = checker_.stopped() ? "" : checker_.Feed(bytes.substr(0, n));
     bytes.remove_prefix(n);
+    if (!malformed.empty()) {
+      // Proton skipped the frame; the connection ends here, after what came before it.
+      HUB_LOG_INFO("amqp", "{}: closing: malformed frame: {}", remote_, malformed);
+      pn_connection_driver_errorf(&driver_, "amqp:decode-error", "%s", malformed.c_str());
+      pn_connection_driver_read_close(&driver_);
+      bytes = {};
+    }
     Pump();
   }
 }

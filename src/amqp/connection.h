@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "amqp/addresses.h"
+#include "amqp/frame_checker.h"
 #include "amqp/sasl.h"
 #include "base/clock.h"
 #include "base/status.h"
@@ -125,6 +126,7 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   const Timestamp opened_;
   Timestamp auth_since_;  // when the auth time-out started: the open, or the last grant's expiry
   pn_connection_driver_t driver_;
+  FrameChecker checker_;  // what Proton lets through (frame_checker.h)
   PlainCheck plain_check_;
   bool remote_opened_ = false;
   bool authenticated_ = false;  // a grant is live, or was since auth_since_
