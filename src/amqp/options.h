@@ -27,7 +27,8 @@ struct AmqpOptions {
   // Credit the hub grants on each link a client sends on (telemetry, C2D sends, CBS): messages
   // received and not yet durable, per link. Renewed as they become durable.
   uint32_t link_credit = 64;
-  // Sessions per connection and links per session.
+  // Sessions per connection (Proton refuses more: channel-max) and links per connection (more
+  // are refused with amqp:resource-limit-exceeded).
   uint32_t max_sessions = 16;
   uint32_t max_links = 64;
   // Output not yet taken by the client beyond which the hub stops reading from it.
