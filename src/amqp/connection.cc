@@ -192,21 +192,26 @@ Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::St
 Connection::~Connection() { pn_connection_driver_destroy(&driver_); }
 
 void Connection::OnData(std::string_view bytes) {
+  // The checker sees the bytes first: Proton must never read a frame it would skip or abort on.
+  std::string malformed;
+  if (!checker_.stopped()) {
+    size_t good = bytes.size();
+    malformed = checker_.Feed(bytes, &good);
+    bytes = bytes.substr(0, good);
+  }
   while (!bytes.empty() && !closed_) {
     pn_rwbytes_t buffer = pn_connection_driver_read_buffer(&driver_);
     if (buffer.size == 0) break;  // Proton reads no more (its input side is closed)
     size_t n = std::min(buffer.size, bytes.size());
     std::memcpy(buffer.start, bytes.data(), n);
     pn_connection_driver_read_done(&driver_, n);
-    std::string malformed = checker_.stopped() ? "" : checker_.Feed(bytes.substr(0, n));
     bytes.remove_prefix(n);
-    if (!malformed.empty()) {
-      // Proton skipped the frame; the connection ends here, after what came before it.
-      HUB_LOG_INFO("amqp", "{}: closing: malformed frame: {}", remote_, malformed);
-      pn_connection_driver_errorf(&driver_, "amqp:decode-error", "%s", malformed.c_str());
-      pn_connection_driver_read_close(&driver_);
-      bytes = {};
-    }
+    Pump();
+  }
+  if (!malformed.empty() && !closed_) {
+    HUB_LOG_INFO("amqp", "{}: closing: malformed frame: {}", remote_, malformed);
+    pn_connection_driver_errorf(&driver_, "amqp:decode-error", "%s", malformed.c_str());
+    pn_connection_driver_read_close(&driver_);
     Pump();
   }
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
+#include <vector>
 
 #include "amqp/value_scanner.h"
 
@@ -31,10 +33,68 @@ int64_t DescriptorCode(std::string_view body) {
   return -1;
 }
 
+// The encoded elements of the list the described performative at the start of `body` holds (its
+// framing already checked by ScanAmqpValue). Empty for list0 or anything else.
+std::vector<std::string_view> Fields(std::string_view body) {
+  std::vector<std::string_view> fields;
+  size_t at = body[1] == '\x53' ? 3 : 10;
+  if (at >= body.size()) return fields;
+  uint8_t code = static_cast<uint8_t>(body[at]);
+  size_t count = 0;
+  if (code == 0xc0 && at + 3 <= body.size()) {
+    count = static_cast<uint8_t>(body[at + 2]);
+    at += 3;
+  } else if (code == 0xd0 && at + 9 <= body.size()) {
+    count = ReadU32(body.substr(at + 5));
+    at += 9;
+  } else {
+    return fields;
+  }
+  for (size_t i = 0; i < count && at < body.size(); ++i) {
+    size_t n = ScanAmqpValue(body.substr(at));
+    if (n == 0) break;
+    fields.push_back(body.substr(at, n));
+    at += n;
+  }
+  return fields;
+}
+
+// A uint field (uint0, smalluint, uint); nullopt when absent or null.
+std::optional<uint32_t> UintField(const std::vector<std::string_view>& fields, size_t i) {
+  if (i >= fields.size()) return std::nullopt;
+  std::string_view f = fields[i];
+  switch (static_cast<uint8_t>(f[0])) {
+    case 0x43:
+      return 0;
+    case 0x52:
+      return f.size() >= 2 ? std::optional<uint32_t>(static_cast<uint8_t>(f[1])) : std::nullopt;
+    case 0x70:
+      return f.size() >= 5 ? std::optional<uint32_t>(ReadU32(f.substr(1))) : std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+bool BoolField(const std::vector<std::string_view>& fields, size_t i) {
+  if (i >= fields.size()) return false;
+  std::string_view f = fields[i];
+  if (f[0] == '\x41') return true;
+  return f[0] == '\x56' && f.size() >= 2 && f[1] != '\x00';
+}
+
+constexpr int64_t kBegin = 0x11;
+constexpr int64_t kAttach = 0x12;
+constexpr int64_t kTransfer = 0x14;
+constexpr int64_t kDetach = 0x16;
+constexpr int64_t kEnd = 0x17;
+
 }  // namespace
 
-std::string FrameChecker::Feed(std::string_view bytes) {
+std::string FrameChecker::Feed(std::string_view bytes, size_t* good) {
+  const size_t chunk = bytes.size();
+  size_t frame_start = 0;  // in this chunk, of the frame being read (0: it began earlier)
   while (!bytes.empty() && state_ != State::kStopped) {
+    if (pending_.empty()) frame_start = chunk - bytes.size();
     if (state_ == State::kHeader) {
       size_t take = std::min(kHeaderSize - pending_.size(), bytes.size());
       pending_.append(bytes.substr(0, take));
@@ -77,6 +137,8 @@ std::string FrameChecker::Feed(std::string_view bytes) {
     if (pending_.capacity() > 4096) pending_.shrink_to_fit();  // idle connections hold nothing
     if (!error.empty()) {
       state_ = State::kStopped;
+      std::string().swap(pending_);
+      if (good != nullptr) *good = frame_start;
       return error;
     }
   }
@@ -84,8 +146,10 @@ std::string FrameChecker::Feed(std::string_view bytes) {
   return "";
 }
 
-std::string FrameChecker::CheckFrame(std::string_view frame) const {
+std::string FrameChecker::CheckFrame(std::string_view frame) {
   uint8_t type = static_cast<uint8_t>(frame[5]);
+  uint16_t channel =
+      static_cast<uint16_t>((static_cast<uint8_t>(frame[6]) << 8) | static_cast<uint8_t>(frame[7]));
   std::string_view body = frame.substr(size_t{static_cast<uint8_t>(frame[4])} * 4);
   if (body.empty()) return "";  // an empty frame keeps the connection alive
   if (type != (sasl_ ? kSaslFrame : kAmqpFrame)) {
@@ -101,11 +165,52 @@ std::string FrameChecker::CheckFrame(std::string_view frame) const {
   }
   size_t performative = ScanAmqpValue(body);
   if (performative == 0) return "malformed performative";
-  constexpr int64_t kTransfer = 0x14;
   if (performative != body.size() && code != kTransfer) {
     return "bytes after the performative";  // only a transfer carries a payload
   }
+  if (!sasl_) return TrackTransfers(channel, code, Fields(body.substr(0, performative)));
   return "";
+}
+
+std::string FrameChecker::TrackTransfers(uint16_t channel, int64_t code,
+                                         const std::vector<std::string_view>& fields) {
+  // Proton 0.37 asserts (aborts the process) on the first transfer of a delivery that has more
+  // frames and no delivery-id (transport.c, pn_do_transfer). AMQP requires the id on the first
+  // transfer of every delivery, so one without it ends the connection here instead.
+  switch (code) {
+    case kBegin:
+    case kEnd:
+      std::erase_if(in_delivery_, [channel](auto key) { return key.first == channel; });
+      return "";
+    case kAttach:  // handle is field 1
+      if (auto handle = UintField(fields, 1)) in_delivery_.erase({channel, *handle});
+      return "";
+    case kDetach:  // handle is field 0
+      if (auto handle = UintField(fields, 0)) in_delivery_.erase({channel, *handle});
+      return "";
+    case kTransfer: {
+      std::optional<uint32_t> handle = UintField(fields, 0);
+      if (!handle) return "transfer without a handle";
+      std::pair<uint16_t, uint32_t> key{channel, *handle};
+      bool continues = in_delivery_.contains(key);
+      if (!continues && !UintField(fields, 1)) {
+        return "the first transfer of a delivery has no delivery-id";
+      }
+      bool more = BoolField(fields, 5);
+      bool aborted = BoolField(fields, 9);
+      if (more && !aborted) {
+        if (!continues && in_delivery_.size() >= kMaxDeliveriesTracked) {
+          return "too many deliveries in progress";
+        }
+        in_delivery_.insert(key);
+      } else {
+        in_delivery_.erase(key);
+      }
+      return "";
+    }
+    default:
+      return "";
+  }
 }
 
 }  // namespace iothub::amqp

@@ -30,8 +30,8 @@ const std::string kOpen("\x00\x53\x10\xc0\x04\x01\xa1\x01\x63", 9);
 // sasl-init(mechanism :ANONYMOUS)
 const std::string kSaslInit("\x00\x53\x41\xc0\x0c\x01\xa3\x09\x41\x4e\x4f\x4e\x59\x4d\x4f\x55\x53",
                             17);
-// transfer(handle 0) and a payload after it.
-const std::string kTransfer(std::string("\x00\x53\x14\xc0\x02\x01\x43", 7) + "payload");
+// transfer(handle 0, delivery-id 0) and a payload after it.
+const std::string kTransfer(std::string("\x00\x53\x14\xc0\x03\x02\x43\x43", 8) + "payload");
 
 TEST(FrameCheckerTest, WellFormedFramesPassInAnySplit) {
   std::string stream = kAmqpHeader + Frame(kOpen) + Frame("") + Frame(kTransfer);
@@ -57,6 +57,21 @@ TEST(FrameCheckerTest, AGarbageBodyIsMalformed) {
   EXPECT_EQ(checker.Feed(Frame("\xff\xfe\xfd\xfc")), "frame body is not a performative");
   EXPECT_TRUE(checker.stopped());
   EXPECT_EQ(checker.Feed(Frame("\xff")), "");  // nothing is looked at after an error
+}
+
+TEST(FrameCheckerTest, SaysHowManyBytesComeBeforeTheBadFrame) {
+  std::string before = kAmqpHeader + Frame(kOpen);
+  FrameChecker checker(1024);
+  size_t good = 0;
+  EXPECT_NE(checker.Feed(before + Frame("\xff\xfe") + Frame(kOpen), &good), "");
+  EXPECT_EQ(good, before.size());
+  // A bad frame that began in an earlier chunk: none of this chunk is good.
+  FrameChecker split(1024);
+  std::string bad = Frame("\xff\xfe");
+  EXPECT_EQ(split.Feed(before + bad.substr(0, 5), &good), "");
+  good = 99;
+  EXPECT_NE(split.Feed(bad.substr(5), &good), "");
+  EXPECT_EQ(good, 0u);
 }
 
 TEST(FrameCheckerTest, UnknownPerformativesAreMalformed) {
@@ -87,6 +102,66 @@ TEST(FrameCheckerTest, ALongFormDescriptorIsAccepted) {
   std::string open(std::string("\x00\x80\x00\x00\x00\x00\x00\x00\x00\x10", 10) + kOpen.substr(3));
   FrameChecker checker(1024);
   EXPECT_EQ(checker.Feed(kAmqpHeader + Frame(open)), "");
+}
+
+// transfer(handle, [delivery-id], tag "t", format 0, settled false, more) and a payload.
+std::string TransferFrame(uint8_t handle, bool with_id, uint8_t id, bool more,
+                          uint16_t channel = 0) {
+  std::string fields;
+  fields += std::string("\x52") + static_cast<char>(handle);
+  fields += with_id ? std::string("\x52") + static_cast<char>(id) : std::string("\x40");
+  fields += std::string("\xa0\x01t\x43\x42", 5);
+  fields += more ? "\x41" : "\x42";
+  std::string body = std::string("\x00\x53\x14\xc0", 4) + static_cast<char>(fields.size() + 1) +
+                     '\x06' + fields + "payload";
+  std::string frame = Frame(body);
+  frame[6] = static_cast<char>(channel >> 8);
+  frame[7] = static_cast<char>(channel);
+  return frame;
+}
+
+// attach(name "l", handle) as the client's sender (role false).
+std::string AttachFrame(uint8_t handle) {
+  std::string fields = std::string("\xa1\x01l\x52", 4) + static_cast<char>(handle) + "\x42";
+  return Frame(std::string("\x00\x53\x12\xc0", 4) + static_cast<char>(fields.size() + 1) + '\x03' +
+               fields);
+}
+
+TEST(FrameCheckerTest, MultiFrameDeliveriesNeedAnIdOnlyOnTheirFirstTransfer) {
+  FrameChecker checker(1024);
+  EXPECT_EQ(checker.Feed(kAmqpHeader + Frame(kOpen)), "");
+  EXPECT_EQ(checker.Feed(TransferFrame(0, true, 0, true)), "");
+  EXPECT_EQ(checker.Feed(TransferFrame(0, false, 0, true)), "");  // continuations may omit it
+  EXPECT_EQ(checker.Feed(TransferFrame(0, false, 0, false)), "");
+  EXPECT_EQ(checker.Feed(TransferFrame(0, true, 1, false)), "");  // a one-frame delivery
+  EXPECT_FALSE(checker.stopped());
+}
+
+// Proton 0.37 aborts the process on such a frame (pn_do_transfer asserts the id).
+TEST(FrameCheckerTest, AFirstTransferWithoutADeliveryIdIsMalformed) {
+  FrameChecker checker(1024);
+  EXPECT_EQ(checker.Feed(kAmqpHeader + Frame(kOpen)), "");
+  EXPECT_EQ(checker.Feed(TransferFrame(0, false, 0, true)),
+            "the first transfer of a delivery has no delivery-id");
+  // After a delivery ended, the next one starts afresh.
+  FrameChecker after(1024);
+  EXPECT_EQ(after.Feed(kAmqpHeader + Frame(kOpen) + TransferFrame(0, true, 0, true) +
+                       TransferFrame(0, false, 0, false)),
+            "");
+  EXPECT_EQ(after.Feed(TransferFrame(0, false, 0, true)),
+            "the first transfer of a delivery has no delivery-id");
+}
+
+TEST(FrameCheckerTest, ANewAttachOrAnotherChannelStartsAfresh) {
+  FrameChecker reattached(1024);
+  EXPECT_EQ(reattached.Feed(kAmqpHeader + Frame(kOpen) + TransferFrame(0, true, 0, true)), "");
+  EXPECT_EQ(reattached.Feed(AttachFrame(0)), "");  // handle 0 names a new link now
+  EXPECT_EQ(reattached.Feed(TransferFrame(0, false, 0, true)),
+            "the first transfer of a delivery has no delivery-id");
+  FrameChecker channels(1024);
+  EXPECT_EQ(channels.Feed(kAmqpHeader + Frame(kOpen) + TransferFrame(0, true, 0, true)), "");
+  EXPECT_EQ(channels.Feed(TransferFrame(0, false, 0, true, /*channel=*/1)),
+            "the first transfer of a delivery has no delivery-id");
 }
 
 TEST(FrameCheckerTest, WhatProtonRefusesItselfStopsTheWatch) {
