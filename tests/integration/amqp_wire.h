@@ -3,11 +3,9 @@
 // A deliberately small AMQP 1.0 wire client for the integration tests: frames and performatives
 // encoded by hand from the specification (not from src/amqp or Proton, so the hub's parser meets
 // an independent encoder), a decoder for what the hub answers, and a blocking TCP or TLS socket
-// (OpenSSL, verifying the hub's CA and address) that can send anything: garbage, oversized
-// frames, transfers on handles never attached. Also a WebSocket client handshake and binary
-// messages, for AMQP over WebSockets (AMQPWSB10). Everything runs on the test's thread.
-
-#include <openssl/ssl.h>
+// (OpenSSL, verifying the hub's CA and address: byte_client.h) that can send anything: garbage,
+// oversized frames, transfers on handles never attached. Also a WebSocket client handshake and
+// binary messages, for AMQP over WebSockets (AMQPWSB10). Everything runs on the test's thread.
 
 #include <chrono>
 #include <cstdint>
@@ -16,7 +14,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "tests/integration/byte_client.h"
 
 namespace iothub::testing::amqp_wire {
 
@@ -100,7 +101,7 @@ class Connection {
   static std::unique_ptr<Connection> Open(const std::string& address, uint16_t port,
                                           const std::string& ca_file, const std::string& tls_name,
                                           std::string* error);
-  ~Connection();
+  ~Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -119,18 +120,12 @@ class Connection {
   // Reads (and keeps in seen()) frames until the peer closes: true, or `limit` passes: false.
   bool WaitClosed(std::chrono::milliseconds limit);
   const std::vector<ParsedFrame>& seen() const { return seen_; }
-  bool closed() const { return closed_; }
+  bool closed() const { return bytes_->closed(); }
 
  private:
-  Connection() = default;
-  // Reads more bytes into buffer_ before `deadline`; false on timeout or close.
-  bool Fill(std::chrono::steady_clock::time_point deadline);
+  explicit Connection(std::unique_ptr<ByteClient> bytes) : bytes_(std::move(bytes)) {}
 
-  int fd_ = -1;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  std::string buffer_;
-  bool closed_ = false;
+  std::unique_ptr<ByteClient> bytes_;  // the socket and what arrived on it, not yet parsed
   std::vector<ParsedFrame> seen_;
 };
 

@@ -3,10 +3,9 @@
 // A deliberately small MQTT 3.1.1 client for the integration tests: hand-encoded packets (written
 // from the specification, not from src/mqtt, so that the server's codec is checked by an
 // independent encoder) over a blocking TCP socket, optionally TLS (OpenSSL, verifying the hub's
-// CA and name). It can send anything — garbage, partial packets, oversized ones — which the real
-// clients (mosquitto, paho, the Node SDK) refuse to do. Everything runs on the test's thread.
-
-#include <openssl/ssl.h>
+// CA and name: byte_client.h). It can send anything — garbage, partial packets, oversized ones —
+// which the real clients (mosquitto, paho, the Node SDK) refuse to do. Everything runs on the
+// test's thread.
 
 #include <chrono>
 #include <cstdint>
@@ -17,6 +16,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "tests/integration/byte_client.h"
 
 namespace iothub::testing::mqtt_wire {
 
@@ -77,7 +78,7 @@ class Connection {
   static std::unique_ptr<Connection> Open(const std::string& address, uint16_t port,
                                           const std::string& ca_file, const std::string& tls_name,
                                           std::string* error);
-  ~Connection();
+  ~Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -91,18 +92,12 @@ class Connection {
   // timeout/close.
   std::optional<RawPacket> ReadType(uint8_t type, std::chrono::milliseconds limit);
   const std::vector<RawPacket>& skipped() const { return skipped_; }
-  bool closed() const { return closed_; }
+  bool closed() const { return bytes_->closed(); }
 
  private:
-  Connection() = default;
-  // Reads more bytes into buffer_ before `deadline`; false on timeout or close.
-  bool Fill(std::chrono::steady_clock::time_point deadline);
+  explicit Connection(std::unique_ptr<ByteClient> bytes) : bytes_(std::move(bytes)) {}
 
-  int fd_ = -1;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
-  std::string buffer_;
-  bool closed_ = false;
+  std::unique_ptr<ByteClient> bytes_;  // the socket and what arrived on it, not yet parsed
   std::vector<RawPacket> skipped_;
 };
 
