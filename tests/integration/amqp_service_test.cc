@@ -33,6 +33,19 @@ class AmqpServiceTest : public AmqpHubTest<AmqpServiceTest> {
     return Op("attach",
               {{"link", "c2d"}, {"address", "/messages/devicebound"}, {"role", "sender"}});
   }
+  // The test's device connects, receives what waits for it and accepts the first message.
+  AmqpRun ReceiveAndAccept() {
+    return Run(
+        PlainDevice(id_, key_),
+        {Op("connect"),
+         Op("attach", {{"link", "in"},
+                       {"address", DeviceboundAddress(id_)},
+                       {"role", "receiver"},
+                       {"credit", 5}}),
+         Op("receive", {{"link", "in"}}),
+         Op("settle", {{"link", "in"}, {"indices", {0}}, {"outcome", "accepted"}}), Op("close")},
+        "device");
+  }
 };
 
 TEST_F(AmqpServiceTest, SendToAnUnknownDeviceIsRejectedNotFound) {
@@ -78,16 +91,7 @@ TEST_F(AmqpServiceTest, PutTokenOfAServicePolicyAuthorizesSends) {
   ASSERT_EQ(run.Step("put-token")["status"], 200) << run.Dump() << Log();
   ASSERT_EQ(run.Step("attach")["attached"], true) << run.Dump() << Log();
   EXPECT_EQ(run.Step("send")["state"], "accepted") << run.Dump() << Log();
-  AmqpRun device =
-      Run(PlainDevice(id_, key_),
-          {Op("connect"),
-           Op("attach", {{"link", "in"},
-                         {"address", DeviceboundAddress(id_)},
-                         {"role", "receiver"},
-                         {"credit", 5}}),
-           Op("receive", {{"link", "in"}}),
-           Op("settle", {{"link", "in"}, {"indices", {0}}, {"outcome", "accepted"}}), Op("close")},
-          "device");
+  AmqpRun device = ReceiveAndAccept();
   json messages = device.Step("receive")["messages"];
   ASSERT_EQ(messages.size(), 1u) << device.Dump() << Log();
   EXPECT_EQ(messages[0]["body"], "via cbs");
@@ -103,16 +107,7 @@ TEST_F(AmqpServiceTest, FeedbackAcceptCompletesAndReleaseRedelivers) {
                       Send(id_, "ack me", {{"id", mid}, {"ack", "full"}}), Op("close")},
                      "send");
   ASSERT_EQ(send.Step("send")["state"], "accepted") << send.Dump() << Log();
-  AmqpRun device =
-      Run(PlainDevice(id_, key_),
-          {Op("connect"),
-           Op("attach", {{"link", "in"},
-                         {"address", DeviceboundAddress(id_)},
-                         {"role", "receiver"},
-                         {"credit", 5}}),
-           Op("receive", {{"link", "in"}}),
-           Op("settle", {{"link", "in"}, {"indices", {0}}, {"outcome", "accepted"}}), Op("close")},
-          "device");
+  AmqpRun device = ReceiveAndAccept();
   ASSERT_EQ(device.Step("receive")["messages"].size(), 1u) << device.Dump() << Log();
 
   AmqpRun feedback = Run(
