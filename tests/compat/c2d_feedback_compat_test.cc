@@ -42,10 +42,7 @@ class C2dFeedbackCompatTest : public ::testing::Test {
   }
 
   static json R(const char* step) { return run_->Step(step); }
-  static std::string Log() {
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log_->size() > 4000 ? log_->substr(log_->size() - 4000) : *log_);
-  }
+  static std::string Log() { return HubLogTail(*log_); }
   static std::string GenerationId(const char* device) {
     return R("open")["generationIds"].value(device, "");
   }

@@ -160,4 +160,9 @@ int RunHub(std::vector<std::string> args, const std::string& capture_dir, std::s
   return status.value_or(-1);
 }
 
+std::string HubLogTail(const std::string& log, size_t max) {
+  return "\n--- iothubd stderr (tail) ---\n" +
+         (log.size() > max ? log.substr(log.size() - max) : log);
+}
+
 }  // namespace iothub::testing

@@ -81,4 +81,8 @@ class HubProcess : public ChildProcess {
 int RunHub(std::vector<std::string> args, const std::string& capture_dir, std::string* out,
            std::string* err);
 
+// "--- iothubd stderr (tail) ---" and the last `max` bytes of `log` (the hub's stderr), to
+// append to a failure message.
+std::string HubLogTail(const std::string& log, size_t max = 4000);
+
 }  // namespace iothub::testing

@@ -136,11 +136,7 @@ class SharedHubTest : public ::testing::Test {
   static bool WithAmqp() { return false; }
 
   // The tail of the hub's stderr, for failure messages.
-  static std::string Log() {
-    std::string log = hub_->log();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
-  }
+  static std::string Log() { return HubLogTail(hub_->log()); }
 
   static inline MqttHub* hub_ = nullptr;
   static inline std::string* error_ = nullptr;
