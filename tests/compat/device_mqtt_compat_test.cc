@@ -27,15 +27,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string CliPath() {
-#ifdef IOTHUB_CLI_PATH
-  return IOTHUB_CLI_PATH;
-#else
-  const char* path = std::getenv("IOTHUB_CLI_PATH");
-  return path == nullptr ? "" : path;
-#endif
-}
-
 class DeviceMqttCompatTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { error_ = new std::string(Run()); }
@@ -52,9 +43,7 @@ class DeviceMqttCompatTest : public ::testing::Test {
   static std::string Run() {
     results_ = new json(json::object());
     log_ = new std::string();
-    if (CliPath().empty() || !std::filesystem::exists(CliPath())) {
-      return "the iothub CLI was not found (IOTHUB_CLI_PATH '" + CliPath() + "')";
-    }
+    if (std::string problem = CliProblem(); !problem.empty()) return problem;
     std::string problem =
         NodeSdkProblem({"azure-iot-device", "azure-iot-device-mqtt", "azure-iothub"});
     if (!problem.empty()) return problem;
@@ -89,10 +78,7 @@ class DeviceMqttCompatTest : public ::testing::Test {
     auto it = results_->find(step);
     return it == results_->end() ? json{{"ok", false}, {"error", "step missing"}} : *it;
   }
-  static std::string Log() {
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log_->size() > 6000 ? log_->substr(log_->size() - 6000) : *log_);
-  }
+  static std::string Log() { return HubLogTail(*log_, 6000); }
 
   static inline std::string* error_ = nullptr;
   static inline json* results_ = nullptr;

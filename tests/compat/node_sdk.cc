@@ -1,13 +1,12 @@
 #include "tests/compat/node_sdk.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <utility>
-
-#include "tests/testing/temp_dir.h"
 
 #ifndef IOTHUB_COMPAT_DIR
 #error "IOTHUB_COMPAT_DIR (the tests/compat folder) must be defined by CMake"
@@ -125,6 +124,62 @@ SuiteRun RunSuiteScript(const std::string& script, const std::vector<std::string
   std::string stopped = hub.Stop();
   if (!stopped.empty()) run.error += stopped;
   return run;
+}
+
+std::string CliPath() {
+#ifdef IOTHUB_CLI_PATH
+  return IOTHUB_CLI_PATH;
+#else
+  const char* path = std::getenv("IOTHUB_CLI_PATH");
+  return path == nullptr ? "" : path;
+#endif
+}
+
+std::string CliProblem() {
+  if (CliPath().empty() || !std::filesystem::exists(CliPath())) {
+    return "the iothub CLI was not found: IOTHUB_CLI_PATH (CMake definition or environment) is '" +
+           CliPath() + "'";
+  }
+  return "";
+}
+
+SuiteHub::SuiteHub(std::string problem, const std::vector<std::string>& hub_args,
+                   uint16_t mqtt_port, uint16_t amqp_port)
+    : error(std::move(problem)) {
+  if (error.empty()) error = hub.Start(dir.str(), hub_args, mqtt_port, amqp_port);
+}
+
+std::string SuiteHub::Stop() { return error.empty() ? hub.Stop() : ""; }
+
+std::unique_ptr<ChildProcess> SuiteHub::StartCli(std::vector<std::string> args,
+                                                 const std::string& name) {
+  args.insert(args.begin(), {CliPath(), "--data-dir", hub.data()});
+  return std::make_unique<ChildProcess>(std::move(args), Capture(name));
+}
+
+std::string SuiteHub::RunCli(std::vector<std::string> args, const std::string& name) {
+  auto cli = StartCli(std::move(args), name);
+  std::optional<int> status = cli->WaitForExit(30s);
+  EXPECT_EQ(status, std::optional<int>(0)) << name << ": " << cli->out() << cli->err();
+  return cli->out();
+}
+
+std::string SuiteHub::DeviceConnectionString(const std::string& device_id) {
+  std::string out = RunCli({"device", "connection-string", device_id}, device_id + "-cs");
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+void ExpectCliSuccessFeedback(const std::string& out, const std::string& device_id,
+                              const std::string& message_id) {
+  // "Sent message m1 to d1 (...)" then "Feedback: <time>  Success  device d1  message m1".
+  EXPECT_NE(out.find("Sent message " + message_id + " to " + device_id), std::string::npos) << out;
+  size_t feedback = out.find("Feedback:");
+  ASSERT_NE(feedback, std::string::npos) << out;
+  std::string record = out.substr(feedback);
+  EXPECT_NE(record.find("Success"), std::string::npos) << out;
+  EXPECT_NE(record.find("device " + device_id), std::string::npos) << out;
+  EXPECT_NE(record.find("message " + message_id), std::string::npos) << out;
 }
 
 }  // namespace iothub::testing

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "tests/integration/hub_process.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iothub::testing {
 
@@ -102,5 +103,44 @@ SuiteRun RunSuiteScript(const std::string& script, const std::vector<std::string
                         uint16_t amqp_port = 0,
                         std::chrono::milliseconds limit = std::chrono::minutes(5),
                         std::string* log = nullptr);
+
+// The iothub CLI: IOTHUB_CLI_PATH (a CMake definition; without it, the environment variable of
+// that name), or "".
+std::string CliPath();
+// Why the CLI cannot run here, or "" when it can.
+std::string CliProblem();
+
+// The hub that a seed suite's cases share (one device each), with the CLI pointed at it the way
+// its README tells a user (--data-dir). Made in SetUpTestSuite, stopped and deleted in
+// TearDownTestSuite; the cases ASSERT that `error` is empty before they use it.
+struct SuiteHub {
+  // Starts `hub` under `dir` with `hub_args`, `mqtt_port` and `amqp_port` (as Port443Hub::Start
+  // takes them) unless `problem` (why the suite cannot run) is non-empty.
+  SuiteHub(std::string problem, const std::vector<std::string>& hub_args, uint16_t mqtt_port = 0,
+           uint16_t amqp_port = 0);
+
+  // Stops the hub when it started ("" then when it exited 0, else why not); "" otherwise.
+  std::string Stop();
+  // The hub's stderr tail, to append to a failure.
+  std::string Log() { return HubLogTail(hub.process().err()); }
+  // Where a child process named `name` captures its output (under dir).
+  std::string Capture(const std::string& name) const { return dir.str() + "/" + name; }
+
+  // `iothub --data-dir <data> args...`, started in the background.
+  std::unique_ptr<ChildProcess> StartCli(std::vector<std::string> args, const std::string& name);
+  // Runs the CLI to completion (at most 30 s); fails the test unless it exits 0. Returns stdout.
+  std::string RunCli(std::vector<std::string> args, const std::string& name);
+  // The device's connection string as `iothub device connection-string` prints it.
+  std::string DeviceConnectionString(const std::string& device_id);
+
+  TempDir dir;
+  Port443Hub hub;
+  std::string error;  // why the cases cannot run; "" when the hub is up
+};
+
+// `c2d send --wait-feedback`'s human output says it sent `message_id` to `device_id` and then
+// prints a Success feedback record for them.
+void ExpectCliSuccessFeedback(const std::string& out, const std::string& device_id,
+                              const std::string& message_id);
 
 }  // namespace iothub::testing

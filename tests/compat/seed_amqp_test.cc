@@ -27,7 +27,6 @@
 
 #include "tests/compat/node_sdk.h"
 #include "tests/integration/hub_process.h"
-#include "tests/testing/temp_dir.h"
 
 namespace iothub::testing {
 namespace {
@@ -53,34 +52,20 @@ std::vector<std::string> LinesAfter(const std::string& out, const std::string& p
 class SeedAmqpTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setup_error_ =
-        new std::string(NodeSdkProblem({"azure-iothub", "azure-iot-common", "azure-iot-device",
-                                        "azure-iot-device-mqtt", "azure-iot-device-amqp"}));
-    if (!setup_error_->empty()) return;
-    dir_ = new TempDir();
-    hub_ = new Port443Hub();
-    *setup_error_ = hub_->Start(dir_->str(), {"--feedback-batch-interval-ms", "200"}, 8883, 5671);
-    if (!setup_error_->empty()) return;
-    json strings = hub_->ConnectionStrings();
+    suite_ = new SuiteHub(NodeSdkProblem({"azure-iothub", "azure-iot-common", "azure-iot-device",
+                                          "azure-iot-device-mqtt", "azure-iot-device-amqp"}),
+                          {"--feedback-batch-interval-ms", "200"}, 8883, 5671);
+    if (!suite_->error.empty()) return;
+    json strings = suite_->hub.ConnectionStrings();
     if (!strings.is_object() || !strings.contains("iothubowner") || !strings.contains("service")) {
-      *setup_error_ = "no iothubowner and service connection strings in " + hub_->data();
+      suite_->error = "no iothubowner and service connection strings in " + suite_->hub.data();
     }
   }
   static void TearDownTestSuite() {
-    if (hub_ != nullptr && setup_error_->empty()) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete dir_;
-    delete setup_error_;
+    EXPECT_EQ(suite_->Stop(), "");
+    delete suite_;
   }
-  void SetUp() override { ASSERT_EQ(*setup_error_, "") << "cannot run the seed scenario"; }
-
-  static std::string Log() {
-    std::string log = hub_->process().err();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
-  }
+  void SetUp() override { ASSERT_EQ(suite_->error, "") << "cannot run the seed scenario"; }
 
   // `node examples/node/<script> args...` in the background, trusting the hub's CA, with the
   // compat tests' SDKs (the examples' own node_modules is not installed here).
@@ -89,8 +74,8 @@ class SeedAmqpTest : public ::testing::Test {
                                                     const std::string& name) {
     args.insert(args.begin(), {"node", (ExamplesDir() / script).string()});
     return std::make_unique<ChildProcess>(
-        std::move(args), dir_->str() + "/" + name,
-        ChildEnvironment{.set = {"NODE_EXTRA_CA_CERTS=" + hub_->ca(),
+        std::move(args), suite_->Capture(name),
+        ChildEnvironment{.set = {"NODE_EXTRA_CA_CERTS=" + suite_->hub.ca(),
                                  "NODE_PATH=" + (CompatDir() / "node_modules").string()},
                          .unset = {"IOTHUB_CONNECTION_STRING", "IOTHUB_DEVICE_ID",
                                    "IOTHUB_DEVICE_CONNECTION_STRING", "IOTHUB_DEVICE_TRANSPORT"}});
@@ -98,41 +83,41 @@ class SeedAmqpTest : public ::testing::Test {
 
   // The seed scenario with `transport` on the device side, for a device of its own.
   static void RunScenario(const std::string& transport, const std::string& device_id) {
-    json strings = hub_->ConnectionStrings();
+    json strings = suite_->hub.ConnectionStrings();
 
     // 1. The registry creates the device and hands back its key.
     auto create =
         StartExample("CreateDeviceIdentity.js",
                      {strings["iothubowner"].get<std::string>(), device_id}, "create-" + device_id);
     ASSERT_EQ(create->WaitForExit(30s), std::optional<int>(0))
-        << create->out() << create->err() << Log();
+        << create->out() << create->err() << suite_->Log();
     std::vector<std::string> cs = LinesAfter(create->out(), "Device connection string: ");
     std::vector<std::string> generation = LinesAfter(create->out(), "Generation id: ");
     ASSERT_EQ(cs.size(), 1u) << create->out();
     ASSERT_EQ(generation.size(), 1u) << create->out();
-    EXPECT_EQ(
-        cs[0].rfind("HostName=" + hub_->address() + ";DeviceId=" + device_id + ";SharedAccessKey=",
-                    0),
-        0u)
+    EXPECT_EQ(cs[0].rfind("HostName=" + suite_->hub.address() + ";DeviceId=" + device_id +
+                              ";SharedAccessKey=",
+                          0),
+              0u)
         << cs[0];
 
     // 2. The device app connects and listens.
     auto device = StartExample("SimulatedDevice.js", {cs[0], transport}, "device-" + device_id);
     ASSERT_TRUE(device->WaitForStdout("waiting for cloud-to-device messages", 30s))
-        << device->out() << device->err() << Log();
+        << device->out() << device->err() << suite_->Log();
 
     // 3. The back-end sends one message with ack = 'full' and waits for its feedback.
     auto send = StartExample("SendCloudToDeviceMessage.js",
                              {strings["service"].get<std::string>(), device_id, "--timeout", "30"},
                              "send-" + device_id);
     std::optional<int> sent = send->WaitForExit(40s);
-    EXPECT_EQ(sent, std::optional<int>(0)) << send->out() << send->err() << Log();
+    EXPECT_EQ(sent, std::optional<int>(0)) << send->out() << send->err() << suite_->Log();
     EXPECT_NE(send->out().find("Send status: MessageEnqueued"), std::string::npos)
         << send->out() << send->err();
 
     // 4a. The device printed the message with every property, and completed it.
     EXPECT_TRUE(device->WaitForStdout("Completed message message_0", 10s))
-        << device->out() << device->err() << Log();
+        << device->out() << device->err() << suite_->Log();
     std::vector<std::string> received = LinesAfter(device->out(), "Message received: ");
     ASSERT_EQ(received.size(), 1u) << device->out();
     json message = json::parse(received[0], nullptr, false);
@@ -158,7 +143,7 @@ class SeedAmqpTest : public ::testing::Test {
         }
       }
     }
-    ASSERT_TRUE(record.has_value()) << send->out() << send->err() << Log();
+    ASSERT_TRUE(record.has_value()) << send->out() << send->err() << suite_->Log();
     EXPECT_EQ(record->value("statusCode", ""), "Success") << *record;
     EXPECT_EQ(record->value("deviceGenerationId", ""), generation[0]) << *record;
     EXPECT_FALSE(record->value("enqueuedTimeUtc", "").empty()) << *record;
@@ -170,9 +155,7 @@ class SeedAmqpTest : public ::testing::Test {
         << device->out();
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline Port443Hub* hub_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline SuiteHub* suite_ = nullptr;
 };
 
 TEST_F(SeedAmqpTest, MqttDeviceGetsTheMessageAndTheServiceGetsSuccessFeedback) {

@@ -13,8 +13,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -23,7 +21,6 @@
 
 #include "tests/compat/node_sdk.h"
 #include "tests/integration/hub_process.h"
-#include "tests/testing/temp_dir.h"
 
 namespace iothub::testing {
 namespace {
@@ -33,93 +30,49 @@ using namespace std::chrono_literals;
 
 constexpr int kExitNegativeFeedback = 11;  // tools/iothub/README.md, "Exit codes"
 
-std::string CliPath() {
-#ifdef IOTHUB_CLI_PATH
-  return IOTHUB_CLI_PATH;
-#else
-  const char* path = std::getenv("IOTHUB_CLI_PATH");
-  return path == nullptr ? "" : path;
-#endif
-}
-
 // Why the walk-through cannot run here, or "" when it can.
 std::string Problem() {
-  if (CliPath().empty() || !std::filesystem::exists(CliPath())) {
-    return "the iothub CLI was not found: IOTHUB_CLI_PATH (CMake definition or environment) is '" +
-           CliPath() + "'";
-  }
-  return NodeSdkProblem({"azure-iot-device", "azure-iot-device-http"});
+  std::string problem = CliProblem();
+  return problem.empty() ? NodeSdkProblem({"azure-iot-device", "azure-iot-device-http"}) : problem;
 }
 
 // One hub for the suite; each test is one walk-through on a device of its own.
 class SeedHttpTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setup_error_ = new std::string(Problem());
-    if (!setup_error_->empty()) return;
-    dir_ = new TempDir();
-    hub_ = new Port443Hub();
-    *setup_error_ = hub_->Start(dir_->str(), {"--feedback-batch-interval-ms", "500"});
+    suite_ = new SuiteHub(Problem(), {"--feedback-batch-interval-ms", "500"});
   }
 
   static void TearDownTestSuite() {
-    if (hub_ != nullptr && setup_error_->empty()) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete dir_;
-    delete setup_error_;
+    EXPECT_EQ(suite_->Stop(), "");
+    delete suite_;
   }
 
-  void SetUp() override { ASSERT_EQ(*setup_error_, "") << "cannot run the walk-through"; }
-
-  // `iothub --data-dir <data> args...`, started in the background.
-  static std::unique_ptr<ChildProcess> StartCli(std::vector<std::string> args,
-                                                const std::string& name) {
-    args.insert(args.begin(), {CliPath(), "--data-dir", hub_->data()});
-    return std::make_unique<ChildProcess>(std::move(args), dir_->str() + "/" + name);
-  }
-
-  // Runs the CLI to completion (at most 30 s); fails the test unless it exits 0. Returns stdout.
-  static std::string RunCli(std::vector<std::string> args, const std::string& name) {
-    auto cli = StartCli(std::move(args), name);
-    std::optional<int> status = cli->WaitForExit(30s);
-    EXPECT_EQ(status, std::optional<int>(0)) << name << ": " << cli->out() << cli->err();
-    return cli->out();
-  }
+  void SetUp() override { ASSERT_EQ(suite_->error, "") << "cannot run the walk-through"; }
 
   // seed_http_device.js with the device's connection string: receives one message and settles
   // it with `action`. Returns its JSON output.
   static json RunDevice(const std::string& connection_string, const std::string& action,
                         const std::string& name) {
     NodeRun node = RunNodeScript("seed_http_device.js", {connection_string, action, "30000"},
-                                 hub_->ca(), dir_->str() + "/" + name, 40s);
+                                 suite_->hub.ca(), suite_->Capture(name), 40s);
     EXPECT_EQ(node.exit, std::optional<int>(0)) << node.out << node.err;
     return node.json.is_object() ? node.json
                                  : json{{"ok", false}, {"unparsable", node.out + node.err}};
   }
 
-  // The device's connection string as `iothub device connection-string` prints it.
-  static std::string ConnectionString(const std::string& device_id) {
-    std::string out = RunCli({"device", "connection-string", device_id}, device_id + "-cs");
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
-  }
-
-  static inline TempDir* dir_ = nullptr;
-  static inline Port443Hub* hub_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline SuiteHub* suite_ = nullptr;
 };
 
 TEST_F(SeedHttpTest, CompletedMessageYieldsSuccessFeedback) {
-  std::string created = RunCli({"device", "create", "d1"}, "create-d1");
+  std::string created = suite_->RunCli({"device", "create", "d1"}, "create-d1");
   EXPECT_NE(created.find("d1"), std::string::npos) << created;
-  std::string connection_string = ConnectionString("d1");
+  std::string connection_string = suite_->DeviceConnectionString("d1");
   ASSERT_NE(connection_string.find("DeviceId=d1;"), std::string::npos) << connection_string;
 
-  auto send = StartCli({"c2d", "send", "d1", "hello", "--ack", "full", "--wait-feedback",
-                        "--message-id", "m1", "--timeout", "60"},
-                       "send-m1");
+  auto send = suite_->StartCli({"c2d", "send", "d1", "hello", "--ack", "full", "--wait-feedback",
+                                "--message-id", "m1", "--timeout", "60"},
+                               "send-m1");
   json device = RunDevice(connection_string, "complete", "device-d1");
   EXPECT_EQ(device["ok"], true) << device;
   EXPECT_EQ(device["messageId"], "m1") << device;
@@ -128,25 +81,17 @@ TEST_F(SeedHttpTest, CompletedMessageYieldsSuccessFeedback) {
 
   std::optional<int> status = send->WaitForExit(30s);
   ASSERT_EQ(status, std::optional<int>(0)) << send->out() << send->err();
-  std::string out = send->out();
-  // "Sent message m1 to d1 (...)" then "Feedback: <time>  Success  device d1  message m1".
-  EXPECT_NE(out.find("Sent message m1 to d1"), std::string::npos) << out;
-  size_t feedback = out.find("Feedback:");
-  ASSERT_NE(feedback, std::string::npos) << out;
-  std::string record = out.substr(feedback);
-  EXPECT_NE(record.find("Success"), std::string::npos) << out;
-  EXPECT_NE(record.find("device d1"), std::string::npos) << out;
-  EXPECT_NE(record.find("message m1"), std::string::npos) << out;
+  ExpectCliSuccessFeedback(send->out(), "d1", "m1");
 }
 
 TEST_F(SeedHttpTest, RejectedMessageYieldsRejectedFeedbackAndExitCode) {
-  RunCli({"device", "create", "d2"}, "create-d2");
-  std::string connection_string = ConnectionString("d2");
+  suite_->RunCli({"device", "create", "d2"}, "create-d2");
+  std::string connection_string = suite_->DeviceConnectionString("d2");
   ASSERT_NE(connection_string.find("DeviceId=d2;"), std::string::npos) << connection_string;
 
-  auto send = StartCli({"--json", "c2d", "send", "d2", "refuse me", "--ack", "full",
-                        "--wait-feedback", "--message-id", "m2", "--timeout", "60"},
-                       "send-m2");
+  auto send = suite_->StartCli({"--json", "c2d", "send", "d2", "refuse me", "--ack", "full",
+                                "--wait-feedback", "--message-id", "m2", "--timeout", "60"},
+                               "send-m2");
   json device = RunDevice(connection_string, "reject", "device-d2");
   EXPECT_EQ(device["messageId"], "m2") << device;
   EXPECT_EQ(device["data"], "refuse me") << device;

@@ -12,8 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -23,7 +21,6 @@
 
 #include "tests/compat/node_sdk.h"
 #include "tests/integration/hub_process.h"
-#include "tests/testing/temp_dir.h"
 
 namespace iothub::testing {
 namespace {
@@ -31,20 +28,9 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string CliPath() {
-#ifdef IOTHUB_CLI_PATH
-  return IOTHUB_CLI_PATH;
-#else
-  const char* path = std::getenv("IOTHUB_CLI_PATH");
-  return path == nullptr ? "" : path;
-#endif
-}
-
 std::string Problem() {
-  if (CliPath().empty() || !std::filesystem::exists(CliPath())) {
-    return "the iothub CLI was not found: IOTHUB_CLI_PATH is '" + CliPath() + "'";
-  }
-  return NodeSdkProblem({"azure-iot-device", "azure-iot-device-mqtt"});
+  std::string problem = CliProblem();
+  return problem.empty() ? NodeSdkProblem({"azure-iot-device", "azure-iot-device-mqtt"}) : problem;
 }
 
 // The JSON lines a device app printed whose "event" is `event`.
@@ -62,44 +48,18 @@ std::vector<json> Lines(const std::string& out, const std::string& event) {
 class SeedMqttTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setup_error_ = new std::string(Problem());
-    if (!setup_error_->empty()) return;
-    dir_ = new TempDir();
-    hub_ = new Port443Hub();
-    *setup_error_ = hub_->Start(dir_->str(), {"--feedback-batch-interval-ms", "500"}, 8883);
+    suite_ = new SuiteHub(Problem(), {"--feedback-batch-interval-ms", "500"}, 8883);
   }
   static void TearDownTestSuite() {
-    if (hub_ != nullptr && setup_error_->empty()) {
-      EXPECT_EQ(hub_->Stop(), "");
-    }
-    delete hub_;
-    delete dir_;
-    delete setup_error_;
+    EXPECT_EQ(suite_->Stop(), "");
+    delete suite_;
   }
-  void SetUp() override { ASSERT_EQ(*setup_error_, "") << "cannot run the walk-through"; }
+  void SetUp() override { ASSERT_EQ(suite_->error, "") << "cannot run the walk-through"; }
 
-  static std::string Log() {
-    std::string log = hub_->process().err();
-    return "\n--- iothubd stderr (tail) ---\n" +
-           (log.size() > 4000 ? log.substr(log.size() - 4000) : log);
-  }
-
-  static std::unique_ptr<ChildProcess> StartCli(std::vector<std::string> args,
-                                                const std::string& name) {
-    args.insert(args.begin(), {CliPath(), "--data-dir", hub_->data()});
-    return std::make_unique<ChildProcess>(std::move(args), dir_->str() + "/" + name);
-  }
-  static std::string RunCli(std::vector<std::string> args, const std::string& name) {
-    auto cli = StartCli(std::move(args), name);
-    std::optional<int> status = cli->WaitForExit(30s);
-    EXPECT_EQ(status, std::optional<int>(0)) << name << ": " << cli->out() << cli->err();
-    return cli->out();
-  }
+  // A new device's connection string.
   static std::string ConnectionString(const std::string& device_id) {
-    RunCli({"device", "create", device_id}, "create-" + device_id);
-    std::string out = RunCli({"device", "connection-string", device_id}, device_id + "-cs");
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
+    suite_->RunCli({"device", "create", device_id}, "create-" + device_id);
+    return suite_->DeviceConnectionString(device_id);
   }
   // The device app, in the background, expecting `count` messages.
   static std::unique_ptr<ChildProcess> StartDevice(const std::string& connection_string, int count,
@@ -107,12 +67,13 @@ class SeedMqttTest : public ::testing::Test {
     return std::make_unique<ChildProcess>(
         std::vector<std::string>{"node", (CompatDir() / "seed_mqtt_device.js").string(),
                                  connection_string, std::to_string(count), "60000"},
-        dir_->str() + "/" + name, ChildEnvironment{.set = {"NODE_EXTRA_CA_CERTS=" + hub_->ca()}});
+        suite_->Capture(name),
+        ChildEnvironment{.set = {"NODE_EXTRA_CA_CERTS=" + suite_->hub.ca()}});
   }
   // `c2d send` in the background with two custom properties.
   static std::unique_ptr<ChildProcess> Send(const std::string& device_id, const std::string& body,
                                             const std::string& message_id) {
-    return StartCli(
+    return suite_->StartCli(
         {"c2d", "send", device_id, body, "--message-id", message_id, "--property", "color=blue",
          "--property", "note=a=b&c/d e", "--ack", "full", "--wait-feedback", "--timeout", "60"},
         "send-" + message_id);
@@ -121,28 +82,19 @@ class SeedMqttTest : public ::testing::Test {
   static void ExpectSuccessFeedback(ChildProcess& send, const std::string& device_id,
                                     const std::string& message_id) {
     std::optional<int> status = send.WaitForExit(40s);
-    ASSERT_EQ(status, std::optional<int>(0)) << send.out() << send.err() << Log();
-    std::string out = send.out();
-    EXPECT_NE(out.find("Sent message " + message_id + " to " + device_id), std::string::npos)
-        << out;
-    size_t feedback = out.find("Feedback:");
-    ASSERT_NE(feedback, std::string::npos) << out;
-    std::string record = out.substr(feedback);
-    EXPECT_NE(record.find("Success"), std::string::npos) << out;
-    EXPECT_NE(record.find("device " + device_id), std::string::npos) << out;
-    EXPECT_NE(record.find("message " + message_id), std::string::npos) << out;
+    ASSERT_EQ(status, std::optional<int>(0)) << send.out() << send.err() << suite_->Log();
+    ExpectCliSuccessFeedback(send.out(), device_id, message_id);
   }
 
-  static inline TempDir* dir_ = nullptr;
-  static inline Port443Hub* hub_ = nullptr;
-  static inline std::string* setup_error_ = nullptr;
+  static inline SuiteHub* suite_ = nullptr;
 };
 
 TEST_F(SeedMqttTest, DeviceAppPrintsEachMessageAndTheSenderSeesSuccess) {
   std::string cs = ConnectionString("seed-mqtt-1");
   ASSERT_NE(cs.find("DeviceId=seed-mqtt-1;"), std::string::npos) << cs;
   auto device = StartDevice(cs, 2, "device-1");
-  ASSERT_TRUE(device->WaitForStdout("\"opened\"", 30s)) << device->out() << device->err() << Log();
+  ASSERT_TRUE(device->WaitForStdout("\"opened\"", 30s))
+      << device->out() << device->err() << suite_->Log();
   for (const char* id : {"seed-m1", "seed-m2"}) {
     auto send = Send("seed-mqtt-1", std::string("{\"setpoint\":\"") + id + "\"}", id);
     ExpectSuccessFeedback(*send, "seed-mqtt-1", id);
