@@ -52,26 +52,17 @@ std::shared_ptr<Connection> Endpoint::Open(size_t shard, std::shared_ptr<net::St
   uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
   auto connection = std::make_shared<Connection>(*this, shard, std::move(output), std::move(remote),
                                                  id, clock_.Now());
-  connections_[shard].insert(connection.get());
+  connections_.Add(shard, connection.get());
   return connection;
 }
 
 void Endpoint::Tick(size_t shard) {
   Timestamp now = clock_.Now();
-  // OnTimer may close a connection, which removes it from the set: iterate over a copy.
-  std::vector<Connection*> due(connections_[shard].begin(), connections_[shard].end());
-  for (Connection* c : due) {
-    if (connections_[shard].contains(c)) c->OnTimer(now);
-  }
+  connections_.ForEach(shard, [now](Connection& c) { c.OnTimer(now); });
 }
 
 void Endpoint::CloseAll() {
-  for (auto& connections : connections_) {
-    std::vector<Connection*> open(connections.begin(), connections.end());
-    for (Connection* c : open) {
-      if (connections.contains(c)) c->Teardown();
-    }
-  }
+  connections_.ForEachAll([](Connection& c) { c.Teardown(); });
 }
 
 void Endpoint::PostToShard(size_t shard, std::function<void()> task) {
@@ -81,7 +72,7 @@ void Endpoint::PostToShard(size_t shard, std::function<void()> task) {
 }
 
 void Endpoint::Forget(size_t shard, Connection* connection) {
-  connections_[shard].erase(connection);
+  connections_.Remove(shard, connection);
 }
 
 }  // namespace iothub::amqp

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "core/hub/hub.h"
 #include "net/byte_stream.h"
+#include "net/shard_connections.h"
 #include "net/stream_link.h"
 
 namespace iothub::amqp {
@@ -52,7 +53,7 @@ class Endpoint {
   // their event loops are destroyed (see mqtt::Endpoint::CloseAll).
   void CloseAll();
 
-  size_t connection_count(size_t shard) const { return connections_[shard].size(); }
+  size_t connection_count(size_t shard) const { return connections_.count(shard); }
 
   // Where a receiving link's messages come from: shard `shard`'s C2D queues (a device link), or
   // the feedback queue (shard = feedback shard, feedback = true). Only on that shard.
@@ -79,8 +80,8 @@ class Endpoint {
   std::unique_ptr<Dispatcher> feedback_;          // on the feedback shard
   std::vector<uint64_t> c2d_listeners_;           // per shard, in hub.c2d(shard)
   uint64_t feedback_listener_ = 0;
-  // Per shard, touched only there. Raw pointers: a connection removes itself when it closes.
-  std::vector<std::unordered_set<Connection*>> connections_;
+  // Raw pointers: a connection removes itself when it closes.
+  net::ShardConnections<Connection> connections_;
   std::atomic<uint64_t> next_connection_id_{1};
   std::atomic<uint64_t> next_link_id_{1};
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);

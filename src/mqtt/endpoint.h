@@ -14,6 +14,7 @@
 #include "mqtt/device_sessions.h"
 #include "mqtt/options.h"
 #include "net/byte_stream.h"
+#include "net/shard_connections.h"
 
 namespace iothub::mqtt {
 
@@ -53,7 +54,7 @@ class Endpoint {
 
   // Shard `shard`'s sessions: only on that shard.
   DeviceSessions& sessions(size_t shard) { return *sessions_[shard]; }
-  size_t connection_count(size_t shard) const { return connections_[shard].size(); }
+  size_t connection_count(size_t shard) const { return connections_.count(shard); }
 
   core::Hub& hub() { return hub_; }
   const Clock& clock() const { return clock_; }
@@ -68,8 +69,8 @@ class Endpoint {
   MqttOptions options_;
   std::vector<std::unique_ptr<DeviceSessions>> sessions_;
   std::vector<uint64_t> available_listeners_;  // per shard, in hub.c2d(shard)
-  // Per shard, touched only there. Raw pointers: a connection removes itself when it closes.
-  std::vector<std::unordered_set<Connection*>> connections_;
+  // Raw pointers: a connection removes itself when it closes.
+  net::ShardConnections<Connection> connections_;
   std::atomic<uint64_t> next_connection_id_{1};
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
