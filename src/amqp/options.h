@@ -13,8 +13,8 @@ namespace iothub::amqp {
 struct AmqpOptions {
   // Advertised in OPEN: the largest frame the hub accepts (clients split larger transfers).
   uint32_t max_frame_size = 64 * 1024;
-  // Advertised in OPEN: a connection silent for this long is closed (Proton then also sends
-  // empty frames at half the client's own idle time-out).
+  // A connection silent for this long is closed; OPEN advertises half of it, as the AMQP spec
+  // recommends (Proton does that, and sends empty frames at half the client's own idle time-out).
   Duration idle_timeout = std::chrono::seconds(240);
   // The protocol header and OPEN must arrive within this long after the stream opened
   // (slowloris); and a connection must hold a valid token (SASL PLAIN or CBS put-token) within
