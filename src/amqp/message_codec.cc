@@ -59,35 +59,14 @@ std::string Hex(std::string_view bytes) {
 
 // Whether `bytes` is well-formed UTF-8 without control characters (C0, DEL, C1).
 bool IsPrintableUtf8(std::string_view bytes) {
-  size_t i = 0;
-  while (i < bytes.size()) {
-    auto byte = [&](size_t k) { return static_cast<unsigned char>(bytes[k]); };
-    unsigned char c = byte(i);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) return false;
-      ++i;
-      continue;
-    }
-    size_t length;
-    uint32_t min;  // the smallest code point this length may encode (rejects overlong forms)
-    uint32_t code;
-    if ((c & 0xe0) == 0xc0) {
-      length = 2, min = 0x80, code = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      length = 3, min = 0x800, code = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      length = 4, min = 0x10000, code = c & 0x07;
-    } else {
+  if (!IsValidUtf8(bytes)) return false;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    auto c = static_cast<unsigned char>(bytes[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    // C1 controls U+0080..U+009F are encoded as C2 80..C2 9F.
+    if (c == 0xc2 && i + 1 < bytes.size() && static_cast<unsigned char>(bytes[i + 1]) < 0xa0) {
       return false;
     }
-    if (bytes.size() - i < length) return false;
-    for (size_t k = 1; k < length; ++k) {
-      if ((byte(i + k) & 0xc0) != 0x80) return false;
-      code = (code << 6) | (byte(i + k) & 0x3f);
-    }
-    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    if (code < 0xa0) return false;  // C1 controls
-    i += length;
   }
   return true;
 }

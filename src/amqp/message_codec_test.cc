@@ -154,6 +154,8 @@ TEST(AmqpDecodeTest, IdsOfEveryTypeBecomeStrings) {
   pn_atom_t negative_int{};
   negative_int.type = PN_INT;
   negative_int.u.as_int = -5;
+  const std::string c1 = "a\xc2\x85";
+  const std::string nbsp = "\xc2\xa0";
   const IdCase cases[] = {
       {"string", StringAtom("abc"), "abc"},
       {"uuid", UuidAtom(), "01234567-89ab-cdef-fedc-ba9876543210"},
@@ -163,6 +165,8 @@ TEST(AmqpDecodeTest, IdsOfEveryTypeBecomeStrings) {
       {"binary", BinaryAtom(binary), "0001feff"},
       {"binary with a control character", BinaryAtom(control), "7461620968657265"},
       {"binary not UTF-8", BinaryAtom(overlong), "c0af"},
+      {"binary with a C1 control (U+0085)", BinaryAtom(c1), "61c285"},
+      {"binary just past the C1 controls (U+00A0)", BinaryAtom(nbsp), nbsp},
       {"symbol", symbol, "sym"},
       {"long", small_long, "7"},
       {"negative int", negative_int, "-5"},

@@ -19,6 +19,10 @@ std::string ToLower(std::string_view s);
 // Splits on every `sep`; keeps empty pieces.
 std::vector<std::string_view> Split(std::string_view s, char sep);
 
+// Whether `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF).
+bool IsValidUtf8(std::string_view bytes);
+
 // FNV-1a 64-bit: a stable hash for partitioning and sharding (the same on every build and host).
 uint64_t StableHash(std::string_view s);
 

@@ -81,5 +81,26 @@ TEST(CodingTest, BigEndianSortsNumerically) {
   EXPECT_LT(a, b);
 }
 
+TEST(Utf8Test, AcceptsWellFormedText) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("\xC3\xA9t\xC3\xA9"));        // été
+  EXPECT_TRUE(IsValidUtf8("\xE2\x82\xAC"));             // €
+  EXPECT_TRUE(IsValidUtf8("\xF0\x9F\x98\x80"));         // U+1F600
+  EXPECT_TRUE(IsValidUtf8("\xF4\x8F\xBF\xBF"));         // U+10FFFF
+  EXPECT_TRUE(IsValidUtf8(std::string_view("\0", 1)));  // NUL is a valid code point
+}
+
+TEST(Utf8Test, RejectsMalformedSequences) {
+  EXPECT_FALSE(IsValidUtf8("\x80"));              // lone continuation byte
+  EXPECT_FALSE(IsValidUtf8("\xC3"));              // truncated
+  EXPECT_FALSE(IsValidUtf8("\xC3\x28"));          // bad continuation
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xE0\x80\xAF"));      // overlong, 3 bytes
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xFF"));
+}
+
 }  // namespace
 }  // namespace iothub

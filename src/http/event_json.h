@@ -23,8 +23,4 @@ namespace iothub::http {
 // Pure function; any thread.
 std::string EventToJson(uint32_t partition, const core::Message& message);
 
-// Whether `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
-// U+10FFFF).
-bool IsValidUtf8(std::string_view bytes);
-
 }  // namespace iothub::http
