@@ -15,7 +15,7 @@
 #include "http/registry_resource.h"
 #include "http/session.h"
 #include "http/statistics_resource.h"
-#include "http/test_certificate.h"
+#include "tests/testing/test_certificate.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
@@ -43,7 +43,7 @@ TEST(HttpsRegistryTest, CreateGetListDeleteOverTls) {
   AddStatisticsRoutes(*router, hub);
 
   testing::TempDir dir;
-  ASSERT_TRUE(WriteSelfSignedCertificate(dir.str()));
+  ASSERT_TRUE(testing::WriteSelfSignedCertificate(dir.str()));
   auto tls = net::TlsContext::CreateServer(dir.str() + "/cert.pem", dir.str() + "/key.pem");
   ASSERT_TRUE(tls.has_value()) << tls.error().ToString();
   net::ShardPool handlers(1);  // stands for the daemon's blocking pool

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "http/loopback_session_test.h"
-#include "http/test_certificate.h"
+#include "tests/testing/test_certificate.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
@@ -280,7 +280,7 @@ TEST_F(SessionTest, HandlerExecutorRunsHandlersOffTheShardAndTheSessionResumes) 
 
 TEST(HttpsSessionTest, ServesRequestsOverTlsWithKeepAlive) {
   testing::TempDir dir;
-  ASSERT_TRUE(WriteSelfSignedCertificate(dir.str()));
+  ASSERT_TRUE(testing::WriteSelfSignedCertificate(dir.str()));
   auto tls = net::TlsContext::CreateServer(dir.str() + "/cert.pem", dir.str() + "/key.pem");
   ASSERT_TRUE(tls.has_value()) << tls.error().ToString();
   net::ShardPool pool(1);
@@ -312,7 +312,7 @@ TEST(HttpsSessionTest, ServesRequestsOverTlsWithKeepAlive) {
 
 TEST(HttpsSessionTest, PlainTextOnTheTlsPortIsDropped) {
   testing::TempDir dir;
-  ASSERT_TRUE(WriteSelfSignedCertificate(dir.str()));
+  ASSERT_TRUE(testing::WriteSelfSignedCertificate(dir.str()));
   auto tls = net::TlsContext::CreateServer(dir.str() + "/cert.pem", dir.str() + "/key.pem");
   ASSERT_TRUE(tls.has_value());
   net::ShardPool pool(1);

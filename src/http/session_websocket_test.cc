@@ -18,7 +18,7 @@
 
 #include "http/loopback_session_test.h"
 #include "http/session.h"
-#include "http/test_certificate.h"
+#include "tests/testing/test_certificate.h"
 #include "net/byte_stream_test_util.h"
 #include "tests/testing/temp_dir.h"
 
@@ -65,7 +65,7 @@ class SessionWebSocketTest : public LoopbackSessionTest {
   }
 
   void ServeTls(std::function<void(RecordingHandler&)> configure = {}) {
-    ASSERT_TRUE(WriteSelfSignedCertificate(dir_.str()));
+    ASSERT_TRUE(testing::WriteSelfSignedCertificate(dir_.str()));
     auto tls = net::TlsContext::CreateServer(dir_.str() + "/cert.pem", dir_.str() + "/key.pem");
     ASSERT_TRUE(tls.has_value()) << tls.error().ToString();
     auto listener = net::Listener::Bind(

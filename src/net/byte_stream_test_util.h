@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "http/test_certificate.h"  // the tests' self-signed certificate (header only)
+#include "tests/testing/test_certificate.h"  // the tests' self-signed certificate (header only)
 #include "net/byte_stream.h"
 #include "net/listener.h"
 #include "net/shards.h"
@@ -151,7 +151,7 @@ inline void RunOnShard(ShardPool& pool, const std::function<void()>& task) {
 class StreamFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(http::WriteSelfSignedCertificate(dir_.str()));
+    ASSERT_TRUE(testing::WriteSelfSignedCertificate(dir_.str()));
     auto tls = TlsContext::CreateServer(cert_file(), dir_.str() + "/key.pem");
     ASSERT_TRUE(tls.has_value()) << tls.error().ToString();
     tls_ = *tls;

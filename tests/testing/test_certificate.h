@@ -8,9 +8,9 @@
 #include <string>
 
 // For tests only (included by *_test.cc): the daemon's real certificates come from src/server,
-// which src/http must not depend on.
+// which the tests of src/net and src/http must not depend on.
 
-namespace iothub::http {
+namespace iothub::testing {
 
 // A self-signed P-256 certificate for 127.0.0.1 written to `dir` as cert.pem and key.pem.
 inline bool WriteSelfSignedCertificate(const std::string& dir) {
@@ -41,4 +41,4 @@ inline bool WriteSelfSignedCertificate(const std::string& dir) {
   return ok;
 }
 
-}  // namespace iothub::http
+}  // namespace iothub::testing
