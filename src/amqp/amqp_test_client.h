@@ -117,6 +117,12 @@ struct ClientOptions {
   bool raw = false;
 };
 
+// The mechanisms the server offered to the last ForcedMechanismClient (its sasl-mechanisms).
+inline std::string& LastOfferedMechanisms() {
+  static std::string offered;
+  return offered;
+}
+
 // A SASL client implementation that picks `ClientOptions::mechanism` whatever the server offers.
 inline const pnx_sasl_implementation* ForcedMechanismClient() {
   static const pnx_sasl_implementation impl = {
@@ -127,7 +133,8 @@ inline const pnx_sasl_implementation* ForcedMechanismClient() {
       [](pn_transport_t*) {},
       [](pn_transport_t*, const char*, const pn_bytes_t*) {},
       [](pn_transport_t*, const pn_bytes_t*) {},
-      [](pn_transport_t* transport, const char*) {
+      [](pn_transport_t* transport, const char* offered) {
+        LastOfferedMechanisms() = offered == nullptr ? "" : offered;
         pnx_sasl_set_selected_mechanism(transport,
                                         static_cast<const char*>(pnx_sasl_get_context(transport)));
         pnx_sasl_set_bytes_out(transport, pn_bytes(0, ""));

@@ -278,6 +278,14 @@ void Connection::Pump() {
   while (pn_event_t* event = pn_connection_driver_next_event(&driver_)) Handle(event);
   in_pump_ = false;
   Flush();
+  if (!cbs_held_.empty() && !closed_) {
+    // The settlements of their requests are written now: the answers may follow (see
+    // cbs_held_).
+    for (std::string& response : cbs_held_) cbs_responses_.push_back(std::move(response));
+    cbs_held_.clear();
+    SendCbsResponses();
+    Pump();
+  }
 }
 
 void Connection::Flush() {
@@ -650,19 +658,19 @@ void Connection::PutToken(Link& link, pn_delivery_t* delivery, const std::string
   pn_data_put_string(properties, pn_bytes(18, "status-description"));
   pn_data_put_string(properties, pn_bytes(description.size(), description.data()));
   pn_data_exit(properties);
-  if (cbs_responses_.size() >= kMaxCbsResponses) {
+  if (cbs_responses_.size() + cbs_held_.size() >= kMaxCbsResponses) {
     pn_message_free(response);
     pn_message_free(request);
     Settle(delivery, Status::Ok());
     return CloseWith("amqp:resource-limit-exceeded",
                      "put-tokens keep coming and no $cbs receiver takes the answers");
   }
-  cbs_responses_.push_back(Encode(response));
+  cbs_held_.push_back(Encode(response));
   pn_message_free(response);
   pn_message_free(request);
   Settle(delivery, Status::Ok());
   pn_link_flow(link.link, 1);
-  SendCbsResponses();
+  if (!in_pump_) Pump();  // else the pump running now sends it after the settlement
 }
 
 void Connection::SendCbsResponses() {

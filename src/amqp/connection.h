@@ -137,6 +137,10 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
 
   std::map<std::string, Grant, std::less<>> grants_;  // by the token's scope
   std::deque<std::string> cbs_responses_;             // encoded, waiting for $cbs credit
+  // Answers whose request's settlement is not written yet. Proton holds dispositions back (to
+  // merge ranges) and writes a transfer queued in the same pass before them; the C SDK takes an
+  // answer that arrives before the settlement of its request as a failed authentication.
+  std::vector<std::string> cbs_held_;
   std::unordered_map<pn_link_t*, std::unique_ptr<Link>> links_;
   std::unordered_map<uint64_t, Link*> links_by_id_;
   std::unordered_map<std::string, uint32_t> device_links_;  // attached links per device

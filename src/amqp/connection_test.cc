@@ -2,7 +2,10 @@
 // SASL ANONYMOUS and PLAIN, CBS put-tokens), link authorization and device telemetry.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "amqp/amqp_test_fixture.h"
 
@@ -142,6 +145,69 @@ TEST_F(ConnectionTest, SaslUnknownMechanismFails) {
   EXPECT_EQ(client.SaslOutcome(), PN_SASL_AUTH);
   EXPECT_FALSE(client.RemoteOpened());
   EXPECT_TRUE(client.closed());
+}
+
+// The C SDK's AMQP device transport (uAMQP) insists on SASL mechanism MSSBCBS, which it finds in
+// the server's list, and then authenticates with CBS as after ANONYMOUS.
+TEST_F(ConnectionTest, SaslMssbcbsIsOfferedAndFollowedByCbs) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient({.sasl = Sasl::kMechanism, .mechanism = "MSSBCBS"});
+  client.Open();
+  EXPECT_EQ(client.SaslOutcome(), PN_SASL_OK);
+  EXPECT_NE((" " + LastOfferedMechanisms() + " ").find(" MSSBCBS "), std::string::npos)
+      << LastOfferedMechanisms();
+  EXPECT_TRUE(client.RemoteOpened());
+  pn_link_t* refused = client.AttachSender(EventsOf("dev1"));
+  EXPECT_EQ(TestClient::LinkCondition(refused), "amqp:unauthorized-access");
+  auto response = client.PutToken(DeviceToken(d), DeviceAudience("dev1"));
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status_code, 200);
+  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
+  EXPECT_FALSE(TestClient::Detached(events));
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+}
+
+// The performative codes of the AMQP frames in `bytes` (whole frames, as the hub writes them).
+std::vector<uint8_t> PerformativeCodes(std::string_view bytes) {
+  std::vector<uint8_t> codes;
+  while (bytes.size() >= 8) {
+    uint32_t size = (uint32_t{static_cast<uint8_t>(bytes[0])} << 24) |
+                    (uint32_t{static_cast<uint8_t>(bytes[1])} << 16) |
+                    (uint32_t{static_cast<uint8_t>(bytes[2])} << 8) | static_cast<uint8_t>(bytes[3]);
+    size_t body = size_t{static_cast<uint8_t>(bytes[4])} * 4;
+    if (size < body || size > bytes.size()) break;
+    std::string_view frame = bytes.substr(body, size - body);
+    // A performative is described by a small ulong: 0x00 0x53 <code>.
+    if (frame.size() >= 3 && frame[0] == 0 && frame[1] == 0x53) {
+      codes.push_back(static_cast<uint8_t>(frame[2]));
+    }
+    bytes.remove_prefix(size);
+  }
+  return codes;
+}
+
+// The C SDK reads a CBS answer that arrives before the settlement of its request as a failed
+// authentication; it found them reversed on its second put-token of a connection (Proton holds
+// dispositions back to merge them, and wrote the answer's transfer first).
+TEST_F(ConnectionTest, EveryPutTokenIsSettledBeforeItsAnswerIsSent) {
+  constexpr uint8_t kTransfer = 0x14, kDisposition = 0x15;
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = NewClient({.sasl = Sasl::kAnonymous});
+  client.Open();
+  for (int i = 0; i < 3; ++i) {
+    size_t before = client.output().written.size();
+    auto response = client.PutToken(DeviceToken(d), DeviceAudience("dev1"));
+    ASSERT_TRUE(response.has_value()) << i;
+    EXPECT_EQ(response->status_code, 200);
+    std::string_view written(client.output().written);
+    std::vector<uint8_t> codes = PerformativeCodes(written.substr(before));
+    auto disposition = std::find(codes.begin(), codes.end(), kDisposition);
+    auto transfer = std::find(codes.begin(), codes.end(), kTransfer);
+    ASSERT_NE(disposition, codes.end()) << "put-token " << i;
+    ASSERT_NE(transfer, codes.end()) << "put-token " << i;
+    EXPECT_LT(disposition - codes.begin(), transfer - codes.begin())
+        << "put-token " << i << ": its answer went out before its settlement";
+  }
 }
 
 TEST_F(ConnectionTest, BadPutTokensAre401AndLeaveLinksRefused) {

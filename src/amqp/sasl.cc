@@ -10,7 +10,8 @@
 namespace iothub::amqp {
 namespace {
 
-constexpr char kMechanisms[] = "PLAIN ANONYMOUS";
+// MSSBCBS: the C SDK's (uAMQP's) name for "no credentials here, CBS follows"; it insists on it.
+constexpr char kMechanisms[] = "PLAIN ANONYMOUS MSSBCBS";
 
 void Free(pn_transport_t*) {}  // the context belongs to the caller
 
@@ -52,6 +53,7 @@ void ProcessInit(pn_transport_t* transport, const char* mechanism, const pn_byte
   // Proton passes the sasl-init's mechanism as sent: null when a client left it out.
   if (mechanism == nullptr) return Outcome(transport, false, nullptr);
   if (std::strcmp(mechanism, "ANONYMOUS") == 0) return Outcome(transport, true, "anonymous");
+  if (std::strcmp(mechanism, "MSSBCBS") == 0) return Outcome(transport, true, "mssbcbs");
   if (std::strcmp(mechanism, "PLAIN") == 0) {
     return Outcome(transport, CheckPlain(transport, response), "plain");
   }

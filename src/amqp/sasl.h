@@ -9,8 +9,9 @@ namespace iothub::amqp {
 
 // iothub's SASL server, plugged into Proton's transport (proton/sasl_plugin.h) in place of its
 // Cyrus-based default, which would check PLAIN passwords against a SASL database instead of IoT
-// Hub tokens. Offers PLAIN and ANONYMOUS (PROTOCOL.md, "AMQP 1.0"):
-// - ANONYMOUS succeeds; the client then authenticates with CBS put-tokens.
+// Hub tokens. Offers PLAIN, ANONYMOUS and MSSBCBS (PROTOCOL.md, "AMQP 1.0"):
+// - ANONYMOUS and MSSBCBS (the C SDK's mechanism, which names what follows: CBS) succeed; the
+//   client then authenticates with CBS put-tokens.
 // - PLAIN ("<policy>@sas.root.<hub>" or "<deviceId>@sas.<hub>", password: a SAS token) succeeds
 //   when `check_plain(user, password)` returns true; the user name is informational (the token
 //   says who it is).

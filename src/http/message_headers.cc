@@ -120,6 +120,9 @@ void MessageToHeaders(const core::Message& message, Headers* out) {
   SetIfValid(out, "iothub-contenttype", message.content_type);
   SetIfValid(out, "Content-Type", message.content_type);
   SetIfValid(out, "iothub-contentencoding", message.content_encoding);
+  // The C SDK's HTTP transport reads these two names (PROTOCOL.md, "HTTPS device transport").
+  SetIfValid(out, "ContentType", message.content_type);
+  SetIfValid(out, "ContentEncoding", message.content_encoding);
   for (const auto& [key, value] : message.properties) {
     std::string name = std::string(kAppPrefix) + key;
     if (key.empty() || !IsHeaderName(name)) continue;

@@ -154,10 +154,13 @@ TEST(MessageToHeadersTest, WritesEveryFieldTheDeviceReads) {
   EXPECT_EQ(h.at("Content-Type"), "application/json");
   EXPECT_EQ(h.at("iothub-contentencoding"), "utf-8");
   EXPECT_EQ(h.count("Content-Encoding"), 0u);
+  // The names the C SDK's HTTP transport reads.
+  EXPECT_EQ(h.at("ContentType"), "application/json");
+  EXPECT_EQ(h.at("ContentEncoding"), "utf-8");
   EXPECT_EQ(h.at("ETag"), "\"0f8fad5b-d9cb-469f-a165-70867728950e\"");
   EXPECT_EQ(h.at("iothub-app-alpha"), "1");
   EXPECT_EQ(h.at("iothub-app-Beta"), "two words");
-  EXPECT_EQ(h.size(), 15u);
+  EXPECT_EQ(h.size(), 17u);
 }
 
 TEST(MessageToHeadersTest, WritesOnlyWhatIsSet) {

@@ -166,11 +166,19 @@ bool IsWebSocketEndpoint(const Request& request) {
          EqualsIgnoreCase(request.segments[1], "websocket");
 }
 
+// A subprotocol the client offered and a front-end serves: the client's own spelling, echoed in
+// the 101 answer, and the front-end's acceptor.
+struct ChosenProtocol {
+  std::string spelling;
+  const net::StreamAcceptor* acceptor = nullptr;
+};
+
 // The first subprotocol the client offers (Sec-WebSocket-Protocol, a comma-separated list) that
-// options.websocket_protocols serves, with its acceptor; null when there is none.
-const std::pair<std::string, net::StreamAcceptor>* ChooseWebSocketProtocol(
-    const Request& request, const SessionOptions& options) {
-  if (!IsWebSocketEndpoint(request)) return nullptr;
+// options.websocket_protocols serves; nullopt when there is none. Names are compared
+// case-insensitively: the C SDK asks for "MQTT", the Node SDK for "mqtt" (PROTOCOL.md).
+std::optional<ChosenProtocol> ChooseWebSocketProtocol(const Request& request,
+                                                      const SessionOptions& options) {
+  if (!IsWebSocketEndpoint(request)) return std::nullopt;
   std::string offered(request.Header("Sec-WebSocket-Protocol").value_or(""));
   for (std::string_view token : Split(offered, ',')) {
     while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
@@ -178,10 +186,12 @@ const std::pair<std::string, net::StreamAcceptor>* ChooseWebSocketProtocol(
     }
     while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
     for (const auto& entry : options.websocket_protocols) {
-      if (entry.first == token) return &entry;  // case-sensitive (RFC 6455 4.1)
+      if (EqualsIgnoreCase(entry.first, token)) {
+        return ChosenProtocol{.spelling = std::string(token), .acceptor = &entry.second};
+      }
     }
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 // An upgrade no registered front-end takes is refused with an Azure error body and the connection
@@ -310,11 +320,11 @@ asio::awaitable<void> RunSession(Stream& stream, std::shared_ptr<const Router> r
     if (!parsed.ok()) {
       response = ErrorResponse(parsed);
     } else if (IsWebSocketUpgrade(*request)) {
-      if (const auto* chosen = ChooseWebSocketProtocol(*request, options)) {
+      if (std::optional<ChosenProtocol> chosen = ChooseWebSocketProtocol(*request, options)) {
         CountResponse(101);
         // The connection is the WebSocket's now; this frame keeps `stream` alive until it is over.
-        co_await ServeWebSocket(stream, std::move(beast_request), chosen->first, chosen->second,
-                                options.read_timeout);
+        co_await ServeWebSocket(stream, std::move(beast_request), std::move(chosen->spelling),
+                                *chosen->acceptor, options.read_timeout);
         co_return;
       }
       response = RefuseWebSocket(*request);

@@ -380,10 +380,18 @@ TEST_F(SessionWebSocketTest, UnregisteredProtocolIs501) {
   EXPECT_FALSE(response.keep_alive());
 }
 
-TEST_F(SessionWebSocketTest, ProtocolTokensAreCaseSensitive) {
+// The C SDK asks for "MQTT", the Node SDK for "mqtt" (PROTOCOL.md): names match whatever their
+// case, and the answer echoes the client's own spelling.
+TEST_F(SessionWebSocketTest, ProtocolNamesMatchInAnyCaseAndTheClientsSpellingIsEchoed) {
   ServePlain();
-  auto response = RawUpgrade("/$iothub/websocket", "Sec-WebSocket-Protocol: MQTT\r\n");
-  EXPECT_EQ(response.result_int(), 501);
+  auto client = ConnectPlain("MQTT");
+  EXPECT_EQ(response_.result_int(), 101);
+  EXPECT_EQ(response_[bhttp::field::sec_websocket_protocol], "MQTT");
+  auto [stream, handler] = Accepted();
+  ASSERT_TRUE(handler->Wait([&] { return handler->opened > 0; }));
+  auto raw = RawUpgrade("/$iothub/websocket", "Sec-WebSocket-Protocol: foo, mQtT\r\n");
+  EXPECT_EQ(raw.result_int(), 101);
+  EXPECT_EQ(raw[bhttp::field::sec_websocket_protocol], "mQtT");
 }
 
 TEST_F(SessionWebSocketTest, NoProtocolIs400) {

@@ -1,5 +1,7 @@
 #include "core/c2d/c2d_queues.h"
 
+#include <algorithm>
+
 #include <utility>
 
 #include "base/log.h"
@@ -74,14 +76,10 @@ void C2dQueues::Enqueue(std::string_view device_id, Message msg,
   Timestamp now = core_.clock().Now();
   Timestamp expiry = now + limits_.default_ttl;
   if (msg.expiry) {
-    if (*msg.expiry < now + limits_.min_ttl || *msg.expiry > now + limits_.max_ttl) {
-      return Reply<Result<uint64_t>>(
-          std::move(done),
-          InvalidArgument("expiry time must lie between " + FormatIso8601(now + limits_.min_ttl) +
-                              " and " + FormatIso8601(now + limits_.max_ttl),
-                          "ArgumentInvalid"));
-    }
-    expiry = *msg.expiry;
+    // A sender's own expiry is not bound by the minimum, which is for the hub's default TTL
+    // (Azure's samples send now + 10 s): one beyond the maximum TTL is capped to it, and one at or
+    // before now is stored all the same and expires at the next timer run, before any delivery.
+    expiry = std::min(*msg.expiry, now + limits_.max_ttl);
   }
   std::string id(device_id);
   PendingSends& pending = pending_[id];

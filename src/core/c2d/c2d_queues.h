@@ -52,8 +52,8 @@ using FeedbackSink = std::function<void(std::vector<StoredFeedbackRecord>)>;
 //
 // Errors (Status code, reason): unknown device -> NotFound "DeviceNotFound"; too large ->
 // TooLarge "MessageTooLarge"; queue full -> ResourceExhausted "DeviceMaximumQueueDepthExceeded";
-// expiry out of range -> InvalidArgument "ArgumentInvalid"; unknown, stale or settled lock token
-// -> PreconditionFailed "DeviceMessageLockLost"; store failures as the store reports them.
+// unknown, stale or settled lock token -> PreconditionFailed "DeviceMessageLockLost"; store
+// failures as the store reports them.
 class C2dQueues {
  public:
   C2dQueues(storage::Store& store, const Clock& clock, Executor& executor, DeviceLookup lookup,
@@ -85,9 +85,9 @@ class C2dQueues {
 
   // Appends `msg` to the device's queue. Stamps enqueued_time, `to` (if empty:
   // "/devices/<id>/messages/deviceBound") and the sequence number (the store's seq); the
-  // effective expiry is msg.expiry when set (it must lie within [now + min_ttl, now + max_ttl]:
-  // out of range is rejected, as IoT Hub does) else now + default_ttl; msg.expiry itself is kept
-  // as the sender set it. `done` gets the sequence number once the message is durable (kSync).
+  // effective expiry is msg.expiry when set (capped to now + max_ttl; one at or before now
+  // expires the message at once: Expired feedback when asked for, never delivered) else
+  // now + default_ttl; msg.expiry itself is kept as the sender set it. `done` gets the sequence number once the message is durable (kSync).
   // The depth limit counts every message not yet settled, locked ones and in-flight sends too.
   void Enqueue(std::string_view device_id, Message msg, std::function<void(Result<uint64_t>)> done);
 
