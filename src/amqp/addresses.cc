@@ -41,7 +41,19 @@ LinkAddress ParseLinkAddress(std::string_view address, bool client_sends) {
     if (auto id = DeviceSegmentBefore(path, "messages/events")) {
       return {.kind = LinkKind::kDeviceTelemetry, .device_id = std::move(*id)};
     }
+    if (auto id = DeviceSegmentBefore(path, "twin")) {
+      return {.kind = LinkKind::kDeviceTwinRequests, .device_id = std::move(*id)};
+    }
+    if (auto id = DeviceSegmentBefore(path, "methods/devicebound")) {
+      return {.kind = LinkKind::kDeviceMethodResponses, .device_id = std::move(*id)};
+    }
   } else {
+    if (auto id = DeviceSegmentBefore(path, "twin")) {
+      return {.kind = LinkKind::kDeviceTwinResponses, .device_id = std::move(*id)};
+    }
+    if (auto id = DeviceSegmentBefore(path, "methods/devicebound")) {
+      return {.kind = LinkKind::kDeviceMethodRequests, .device_id = std::move(*id)};
+    }
     if (EqualsIgnoreCase(path, "/messages/servicebound/feedback")) {
       return {.kind = LinkKind::kServiceFeedback};
     }
@@ -67,8 +79,30 @@ std::optional<std::string> DeviceOfC2dTo(std::string_view to) {
   return id;
 }
 
+bool IsDeviceLink(LinkKind kind) {
+  switch (kind) {
+    case LinkKind::kDeviceTelemetry:
+    case LinkKind::kDeviceC2d:
+    case LinkKind::kDeviceTwinRequests:
+    case LinkKind::kDeviceTwinResponses:
+    case LinkKind::kDeviceMethodRequests:
+    case LinkKind::kDeviceMethodResponses:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string_view LinkKindName(LinkKind kind) {
   switch (kind) {
+    case LinkKind::kDeviceTwinRequests:
+      return "device twin requests";
+    case LinkKind::kDeviceTwinResponses:
+      return "device twin responses";
+    case LinkKind::kDeviceMethodRequests:
+      return "device method requests";
+    case LinkKind::kDeviceMethodResponses:
+      return "device method responses";
     case LinkKind::kCbs:
       return "$cbs";
     case LinkKind::kDeviceTelemetry:

@@ -17,7 +17,16 @@ enum class LinkKind {
   kDeviceC2d,        // client receives from "/devices/<id>/messages/devicebound"
   kServiceC2dSend,   // client sends to "/messages/devicebound"
   kServiceFeedback,  // client receives from "/messages/serviceBound/feedback"
+  // Twins and direct methods: attached (the C SDK opens the twin links at start and reconnects
+  // forever when they are refused), not served yet.
+  kDeviceTwinRequests,     // client sends to "/devices/<id>/twin"
+  kDeviceTwinResponses,    // client receives from "/devices/<id>/twin"
+  kDeviceMethodRequests,   // client receives from "/devices/<id>/methods/devicebound"
+  kDeviceMethodResponses,  // client sends to "/devices/<id>/methods/devicebound"
 };
+
+// Whether links of `kind` belong to one device (its telemetry, C2D, twin or method links).
+bool IsDeviceLink(LinkKind kind);
 
 struct LinkAddress {
   LinkKind kind = LinkKind::kUnknown;

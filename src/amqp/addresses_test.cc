@@ -33,6 +33,25 @@ TEST(LinkAddressTest, DeviceLinksCarryTheIdSegmentAsSent) {
   EXPECT_EQ(c2d.device_id, "d1");
 }
 
+// The C SDK attaches both twin links at start, and both method links when methods are enabled.
+TEST(LinkAddressTest, TwinAndMethodLinksInBothDirections) {
+  LinkAddress twin_out = ParseLinkAddress("/devices/d1/twin", true);
+  EXPECT_EQ(twin_out.kind, LinkKind::kDeviceTwinRequests);
+  EXPECT_EQ(twin_out.device_id, "d1");
+  EXPECT_EQ(ParseLinkAddress("amqps://h/devices/d1/Twin/", false).kind,
+            LinkKind::kDeviceTwinResponses);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/methods/devicebound", false).kind,
+            LinkKind::kDeviceMethodRequests);
+  LinkAddress method_out = ParseLinkAddress("/devices/d%2F1/methods/deviceBound", true);
+  EXPECT_EQ(method_out.kind, LinkKind::kDeviceMethodResponses);
+  EXPECT_EQ(method_out.device_id, "d%2F1");
+  for (LinkKind k : {twin_out.kind, method_out.kind, LinkKind::kDeviceC2d}) {
+    EXPECT_TRUE(IsDeviceLink(k));
+  }
+  EXPECT_FALSE(IsDeviceLink(LinkKind::kServiceFeedback));
+  EXPECT_FALSE(IsDeviceLink(LinkKind::kCbs));
+}
+
 TEST(LinkAddressTest, FullUrisAreAccepted) {
   LinkAddress a = ParseLinkAddress("amqps://hub.example/devices/d1/messages/events", true);
   EXPECT_EQ(a.kind, LinkKind::kDeviceTelemetry);
@@ -48,7 +67,8 @@ TEST(LinkAddressTest, CbsInEitherDirection) {
 TEST(LinkAddressTest, MalformedDeviceAddressesAreUnknown) {
   EXPECT_EQ(ParseLinkAddress("/devices//messages/events", true).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("/devices/d1/messages/events/x", true).kind, LinkKind::kUnknown);
-  EXPECT_EQ(ParseLinkAddress("/devices/d1/twin", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/twin/x", true).kind, LinkKind::kUnknown);
+  EXPECT_EQ(ParseLinkAddress("/devices/d1/methods", false).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("", true).kind, LinkKind::kUnknown);
   EXPECT_EQ(ParseLinkAddress("amqps://host", true).kind, LinkKind::kUnknown);
 }

@@ -173,6 +173,59 @@ TEST_F(C2dLinkTest, ANewerLinkOfTheDeviceTakesOver) {
   EXPECT_EQ(C2dDepth("dev1"), 2u);
 }
 
+// A newer connection of the device replaces the older one whole (core presence): every link of
+// the device on the older connection goes, its telemetry link too.
+TEST_F(C2dLinkTest, ANewerConnectionOfTheDeviceDetachesEveryLinkOfTheOlder) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& first = DeviceClient(d);
+  pn_link_t* old_events = first.AttachSender("/devices/dev1/messages/events");
+  pn_link_t* old_c2d = first.AttachReceiver(C2dTo("dev1"), 1);
+  TestClient& second = DeviceClient(d);
+  pn_link_t* events = second.AttachSender("/devices/dev1/messages/events");
+  first.Pump();
+  EXPECT_EQ(TestClient::LinkCondition(old_events), "amqp:link:stolen");
+  EXPECT_EQ(TestClient::LinkCondition(old_c2d), "amqp:link:stolen");
+  EXPECT_FALSE(TestClient::Detached(events));
+  EXPECT_EQ(hub_->registry().Get("dev1")->connection_state, core::ConnectionState::kConnected);
+}
+
+// Revocation (PROTOCOL.md, "Revocation"): deleting, disabling or re-keying a device detaches
+// every link of it with amqp:unauthorized-access at once (the SDKs then raise UnauthorizedError
+// instead of reconnecting), the grant it had no longer attaches links, and nothing more reaches
+// the old connection: not even the messages of a device created again under the same id.
+TEST_F(C2dLinkTest, RevokingTheDeviceDetachesItsLinksAndNothingMoreReachesThem) {
+  for (std::string change : {"delete", "disable", "rekey"}) {
+    SCOPED_TRACE(change);
+    std::string id = "dev-" + change;
+    core::Device d = CreateDevice(id);
+    TestClient& device = DeviceClient(d);
+    pn_link_t* events = device.AttachSender("/devices/" + id + "/messages/events");
+    pn_link_t* c2d = device.AttachReceiver(C2dTo(id), 10);
+    ASSERT_FALSE(TestClient::Detached(c2d));
+    if (change == "delete") {
+      ASSERT_TRUE(hub_->registry().Delete(id, "").ok());
+      core::Device again;
+      again.id = id;
+      ASSERT_TRUE(hub_->registry().Create(again).has_value());
+    } else {
+      core::Device changed = d;
+      if (change == "disable") changed.status = core::DeviceStatus::kDisabled;
+      if (change == "rekey") changed.primary_key = "c2VjcmV0LWtleS1udW1iZXItdHdvLTMyLWJ5dGVzLWxvbmch";
+      ASSERT_TRUE(hub_->registry().Replace(changed, "").has_value());
+    }
+    device.Pump();
+    EXPECT_EQ(TestClient::LinkCondition(c2d), "amqp:unauthorized-access");
+    EXPECT_EQ(TestClient::LinkCondition(events), "amqp:unauthorized-access");
+    EXPECT_EQ(hub_->registry().Get(id)->connection_state, core::ConnectionState::kDisconnected);
+    if (change != "disable") EnqueueC2d(id, C2d("after-" + change));
+    pn_link_t* reattached = device.AttachReceiver(C2dTo(id), 10);
+    EXPECT_EQ(TestClient::LinkCondition(reattached), "amqp:unauthorized-access");
+    EXPECT_TRUE(device.TakeReceived(c2d).empty());
+    EXPECT_TRUE(device.TakeReceived(reattached).empty());
+    EXPECT_FALSE(device.closed());
+  }
+}
+
 TEST_F(C2dLinkTest, AcceptedCompletesWithSuccessFeedback) {
   core::Device d = CreateDevice("dev1");
   EnqueueC2d("dev1", C2d("m1", core::AckMode::kFull));

@@ -20,6 +20,7 @@
 #include "amqp/endpoint.h"
 #include "amqp/message_codec.h"
 #include "amqp/traffic.h"
+#include "base/executor.h"
 #include "base/log.h"
 #include "core/hub/hub.h"
 
@@ -28,8 +29,8 @@ namespace {
 
 // The hub's feedback queue lives on shard 0 (core::Hub::feedback_executor).
 constexpr size_t kFeedbackShard = 0;
-// CBS answers waiting for the client's $cbs receiver (and its credit), at most.
-constexpr size_t kMaxCbsResponses = 16;
+// CBS and twin answers waiting for the client's receiver (and its credit), at most.
+constexpr size_t kMaxWaitingAnswers = 16;
 
 int64_t Millis(Timestamp t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -90,40 +91,74 @@ std::string Encode(pn_message_t* message) {
 // What a receiver's disposition asks for a locked message.
 enum class Action { kComplete, kReject, kAbandon };
 
-// Applies `action` to a locked message of a device's C2D queue or of the feedback queue, on the
-// queue's shard. A lock that is gone (expired and handed out again, or already settled) changes
+// Where the hub answers dispositions: inline on the queue's shard (the answer is only logged).
+// Never destroyed, so a shard finishing late never sees a dead object.
+Executor& LogInline() {
+  static auto* const executor = new InlineExecutor();
+  return *executor;
+}
+
+// Applies `action` to a locked message of a device's C2D queue or of the feedback queue (on the
+// feedback shard). A lock that is gone (expired and handed out again, or already settled) changes
 // nothing: the disposition is simply late.
 void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::string device,
                  std::string lock_token, Action action) {
   core::Hub& hub = endpoint.hub();
-  endpoint.PostToShard(queue_shard, [&hub, kind, queue_shard, device = std::move(device),
-                                     lock = std::move(lock_token), action] {
-    auto log = [device, action](Status s) {
-      if (!s.ok()) {
-        HUB_LOG_DEBUG("amqp", "'{}': disposition {} not applied: {}", device,
-                      static_cast<int>(action), s.ToString());
-      }
-    };
-    if (kind == LinkKind::kServiceFeedback) {
+  auto log = [device, action](Status s) {
+    if (!s.ok()) {
+      HUB_LOG_DEBUG("amqp", "'{}': disposition {} not applied: {}", device,
+                    static_cast<int>(action), s.ToString());
+    }
+  };
+  if (kind == LinkKind::kServiceFeedback) {
+    endpoint.PostToShard(queue_shard, [&hub, lock = std::move(lock_token), action, log] {
       // Feedback cannot be dead-lettered: a rejected feedback message is taken as read.
       if (action == Action::kAbandon) {
         hub.feedback().Abandon(lock, log);
       } else {
         hub.feedback().Complete(lock, log);
       }
-      return;
-    }
-    core::C2dQueues& queues = hub.c2d(queue_shard);
-    switch (action) {
-      case Action::kComplete:
-        return queues.Complete(device, lock, log);
-      case Action::kReject:
-        return queues.Reject(device, lock, log);
-      case Action::kAbandon:
-        return queues.Abandon(device, lock, log);
-    }
-  });
+    });
+    return;
+  }
+  switch (action) {
+    case Action::kComplete:
+      return hub.CompleteC2d(std::move(device), std::move(lock_token), LogInline(), log);
+    case Action::kReject:
+      return hub.RejectC2d(std::move(device), std::move(lock_token), LogInline(), log);
+    case Action::kAbandon:
+      return hub.AbandonC2d(std::move(device), std::move(lock_token), LogInline(), log);
+  }
 }
+
+// A connection's hold on one device, as core::Presence knows it. End runs on the device's shard:
+// the device's C2D links of this connection stop receiving there at once, and the connection
+// detaches them on its own shard.
+class PresenceLink final : public core::DeviceLink {
+ public:
+  PresenceLink(Endpoint& endpoint, std::weak_ptr<Connection> connection, size_t home,
+               std::string device_id, size_t device_shard)
+      : endpoint_(endpoint),
+        connection_(std::move(connection)),
+        home_(home),
+        device_id_(std::move(device_id)),
+        device_shard_(device_shard) {}
+
+  void End(core::LinkEnd why, const std::string& reason) override {
+    endpoint_.c2d_dispatcher(device_shard_).DetachOwner(device_id_, this);
+    endpoint_.PostToShard(home_, [connection = connection_, device = device_id_,
+                                  link = static_cast<const core::DeviceLink*>(this), why, reason] {
+      if (auto c = connection.lock()) c->EndDevice(device, link, why, reason);
+    });
+  }
+
+ private:
+  Endpoint& endpoint_;
+  const std::weak_ptr<Connection> connection_;
+  const size_t home_;
+  const std::string device_id_;
+  const size_t device_shard_;
+};
 
 // Messages locked for a link that is gone go back to their queue.
 void GiveBack(Endpoint& endpoint, LinkKind kind, size_t queue_shard, const std::string& device,
@@ -148,13 +183,12 @@ struct Connection::Link {
   uint64_t dispatcher_credit = 0;                             // sending: handed over, unused
   uint64_t next_tag = 1;                                      // sending: delivery tags
   std::unordered_map<pn_delivery_t*, std::string> unsettled;  // sending: lock tokens
+  std::deque<std::string> outbox;  // kDeviceTwinResponses: encoded answers waiting for credit
 
   bool sends_queue() const {
     return address.kind == LinkKind::kDeviceC2d || address.kind == LinkKind::kServiceFeedback;
   }
-  bool is_device() const {
-    return address.kind == LinkKind::kDeviceC2d || address.kind == LinkKind::kDeviceTelemetry;
-  }
+  bool is_device() const { return IsDeviceLink(address.kind); }
 };
 
 Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::StreamOutput> output,
@@ -253,16 +287,16 @@ void Connection::OnTimer(Timestamp now) {
   }
   std::erase_if(grants_, [now](const auto& entry) { return entry.second.principal.expiry <= now; });
   // A link whose token expired stays if another live token covers it; otherwise it is detached.
-  std::vector<Link*> uncovered;
+  std::vector<pn_link_t*> uncovered;
   for (auto& [pn, link] : links_) {
     if (link->grant.empty() || grants_.contains(link->grant)) continue;
     link->grant = FindGrant(link->address);
-    if (link->grant.empty()) uncovered.push_back(link.get());
+    if (link->grant.empty()) uncovered.push_back(pn);
   }
   if (!uncovered.empty()) {
     HUB_LOG_INFO("amqp", "{}: token expired: detaching {} link(s)", remote_, uncovered.size());
   }
-  for (Link* link : uncovered) CloseLink(*link, "amqp:unauthorized-access", "token expired");
+  CloseLinks(uncovered, "amqp:unauthorized-access", "token expired");
   if (grants_.empty() && authenticated_) {
     // Every token ran out: the client has auth_timeout to present a new one, as at the start.
     authenticated_ = false;
@@ -421,8 +455,9 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
   if (client_sends) {
     pn_link_set_rcv_settle_mode(pn, PN_RCV_FIRST);
   } else {
-    pn_link_set_snd_settle_mode(pn,
-                                address.kind == LinkKind::kCbs ? PN_SND_SETTLED : PN_SND_UNSETTLED);
+    // Answers (CBS, twin) are sent settled; queued messages wait for the client's outcome.
+    pn_link_set_snd_settle_mode(pn, address.kind == LinkKind::kCbs || address.kind == LinkKind::kDeviceTwinResponses ? PN_SND_SETTLED
+                                                                  : PN_SND_UNSETTLED);
   }
   pn_link_open(pn);
   if (client_sends) pn_link_flow(pn, static_cast<int>(endpoint_.options().link_credit));
@@ -432,8 +467,8 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
   Link& l = *link;
   links_by_id_[l.id] = &l;
   links_[pn] = std::move(link);
-  if (l.is_device() && device_links_[address.device_id]++ == 0) {
-    hub.registry().SetConnectionState(address.device_id, true);
+  if (l.is_device() && device_links_[address.device_id].links++ == 0) {
+    ConnectDevice(address.device_id, grants_.at(grant).principal);
   }
   if (l.sends_queue()) {
     std::weak_ptr<Connection> self = weak_from_this();
@@ -459,14 +494,18 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
         if (auto c = self.lock()) c->Evict(link_id);
       });
     };
+    // The connection's presence for the device owns its C2D link: when the core ends it, the
+    // dispatcher drops the link at once.
+    const void* owner = kind == LinkKind::kDeviceC2d ? device_links_.at(device).link.get() : nullptr;
     endpoint_.PostToShard(
         queue_shard, [endpoint, kind, queue_shard, device, link_id, deliver = std::move(deliver),
-                      evict = std::move(evict)]() mutable {
+                      evict = std::move(evict), owner]() mutable {
           if (kind == LinkKind::kServiceFeedback) {
             endpoint->feedback_dispatcher().Attach(device, link_id, std::move(deliver));
           } else {
             endpoint->c2d_dispatcher(queue_shard)
-                .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict));
+                .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict),
+                        owner);
           }
         });
     OnFlow(l);  // the client may have granted credit in its ATTACH already
@@ -475,6 +514,7 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
 
 void Connection::OnFlow(Link& link) {
   if (link.address.kind == LinkKind::kCbs) return SendCbsResponses();
+  if (link.address.kind == LinkKind::kDeviceTwinResponses) return SendOutbox(link);
   if (!link.sends_queue()) return;
   int credit = pn_link_credit(link.link);
   if (credit <= 0 || static_cast<uint64_t>(credit) <= link.dispatcher_credit) return;
@@ -488,6 +528,45 @@ void Connection::OnFlow(Link& link) {
                                                            : endpoint->c2d_dispatcher(shard);
         d.AddCredit(device, id, static_cast<uint32_t>(std::min<uint64_t>(more, UINT32_MAX)));
       });
+}
+
+void Connection::ConnectDevice(const std::string& device_id,
+                               const core::auth::Principal& principal) {
+  core::Hub& hub = endpoint_.hub();
+  auto link = std::make_shared<PresenceLink>(endpoint_, weak_from_this(), shard_, device_id,
+                                             hub.ShardOf(device_id));
+  device_links_[device_id].link = link;
+  std::weak_ptr<Connection> self = weak_from_this();
+  const core::DeviceLink* id = link.get();
+  hub.ConnectDevice(device_id, principal, std::move(link), hub.shard_executor(shard_),
+                    [self, device_id, id](Status s) {
+                      auto c = self.lock();
+                      if (!c || s.ok()) return;
+                      // Deleted, disabled or re-keyed since the grant was checked here.
+                      c->EndDevice(device_id, id, core::LinkEnd::kRevoked, s.ToString());
+                    });
+}
+
+void Connection::EndDevice(const std::string& device_id, const core::DeviceLink* link,
+                           core::LinkEnd why, const std::string& reason) {
+  auto presence = device_links_.find(device_id);
+  if (closed_ || presence == device_links_.end() || presence->second.link.get() != link) return;
+  const char* condition =
+      why == core::LinkEnd::kRevoked ? "amqp:unauthorized-access" : "amqp:link:stolen";
+  std::vector<pn_link_t*> gone;
+  for (auto& [pn, l] : links_) {
+    if (l->is_device() && l->address.device_id == device_id) gone.push_back(pn);
+  }
+  CloseLinks(gone, condition, reason);
+}
+
+void Connection::CloseLinks(const std::vector<pn_link_t*>& links, std::string_view condition,
+                            std::string_view description) {
+  // Looked up one by one: closing one pumps Proton, whose events may forget another.
+  for (pn_link_t* pn : links) {
+    auto it = links_.find(pn);
+    if (it != links_.end()) CloseLink(*it->second, condition, description);
+  }
 }
 
 void Connection::Evict(uint64_t link_id) {
@@ -562,8 +641,12 @@ void Connection::OnIncoming(Link& link, pn_delivery_t* delivery) {
       return Telemetry(link, delivery, bytes);
     case LinkKind::kServiceC2dSend:
       return SendC2d(link, delivery, bytes);
+    case LinkKind::kDeviceTwinRequests:
+      return TwinRequest(link, delivery, bytes);
     default:
+      // Method responses: no method request is sent yet, so none is awaited.
       Settle(delivery, Status::Ok());
+      pn_link_flow(link.link, 1);
   }
 }
 
@@ -631,7 +714,8 @@ void Connection::PutToken(Link& link, pn_delivery_t* delivery, const std::string
   int32_t status_code = 200;
   std::string description = "OK";
   Result<core::Message> decoded = amqp::DecodeMessage(bytes);
-  if (pn_message_decode(request, bytes.data(), bytes.size()) != 0 || !decoded) {
+  // Our bounded decoder first: Proton's decoder recurses without bound into nested values.
+  if (!decoded || pn_message_decode(request, bytes.data(), bytes.size()) != 0) {
     status_code = 400;
     description = "malformed put-token request";
   } else if (const std::string* op = decoded->FindProperty("operation");
@@ -658,7 +742,7 @@ void Connection::PutToken(Link& link, pn_delivery_t* delivery, const std::string
   pn_data_put_string(properties, pn_bytes(18, "status-description"));
   pn_data_put_string(properties, pn_bytes(description.size(), description.data()));
   pn_data_exit(properties);
-  if (cbs_responses_.size() + cbs_held_.size() >= kMaxCbsResponses) {
+  if (cbs_responses_.size() + cbs_held_.size() >= kMaxWaitingAnswers) {
     pn_message_free(response);
     pn_message_free(request);
     Settle(delivery, Status::Ok());
@@ -687,6 +771,67 @@ void Connection::SendCbsResponses() {
       cbs_responses_.pop_front();
     }
     return;
+  }
+}
+
+void Connection::TwinRequest(Link& link, pn_delivery_t* delivery, const std::string& bytes) {
+  // Twins are not served yet. An unanswered request makes the SDKs wait forever (PROTOCOL.md), so
+  // each is answered on the device's twin receiver with status 501, which the SDKs raise.
+  constexpr int32_t kNotImplemented = 501;
+  constexpr std::string_view kError =
+      R"({"errorCode":501000,"message":"device twins are not served by this hub yet"})";
+  Settle(delivery, Status::Ok());
+  pn_link_flow(link.link, 1);
+  Result<core::Message> decoded = amqp::DecodeMessage(bytes);
+  pn_message_t* request = pn_message();
+  // Our bounded decoder first: Proton's decoder recurses without bound into nested values.
+  if (!decoded || pn_message_decode(request, bytes.data(), bytes.size()) != 0) {
+    HUB_LOG_INFO("amqp", "{}: malformed twin request of '{}' dropped", remote_,
+                 link.address.device_id);
+    pn_message_free(request);
+    return;
+  }
+  Link* answers = nullptr;
+  for (auto& [pn, l] : links_) {
+    if (l->address.kind == LinkKind::kDeviceTwinResponses &&
+        l->address.device_id == link.address.device_id) {
+      answers = l.get();
+      break;
+    }
+  }
+  HUB_LOG_INFO("amqp", "{}: twin request of '{}' answered {}: twins are not served yet{}", remote_,
+               link.address.device_id, kNotImplemented,
+               answers == nullptr ? " (no twin receiver: dropped)" : "");
+  if (answers == nullptr) {
+    pn_message_free(request);
+    return;
+  }
+  pn_message_t* response = pn_message();
+  pn_message_set_correlation_id(response, pn_message_get_correlation_id(request));
+  pn_data_t* annotations = pn_message_annotations(response);
+  pn_data_put_map(annotations);
+  pn_data_enter(annotations);
+  pn_data_put_symbol(annotations, pn_bytes(6, "status"));
+  pn_data_put_int(annotations, kNotImplemented);
+  pn_data_exit(annotations);
+  pn_message_set_inferred(response, true);
+  pn_data_put_binary(pn_message_body(response), pn_bytes(kError.size(), kError.data()));
+  if (answers->outbox.size() >= kMaxWaitingAnswers) answers->outbox.pop_front();  // never read
+  answers->outbox.push_back(Encode(response));
+  pn_message_free(response);
+  pn_message_free(request);
+  SendOutbox(*answers);
+}
+
+void Connection::SendOutbox(Link& link) {
+  while (!link.outbox.empty() && pn_link_credit(link.link) > 0) {
+    const std::string& bytes = link.outbox.front();
+    uint64_t tag = link.next_tag++;
+    pn_delivery_t* d = pn_delivery(link.link, pn_dtag(reinterpret_cast<const char*>(&tag), 8));
+    pn_link_send(link.link, bytes.data(), bytes.size());
+    pn_link_advance(link.link);
+    pn_delivery_settle(d);  // sent settled: an answer needs no acknowledgement
+    link.outbox.pop_front();
   }
 }
 
@@ -763,6 +908,10 @@ std::string Connection::FindGrant(const LinkAddress& address) const {
     switch (address.kind) {
       case LinkKind::kDeviceTelemetry:
       case LinkKind::kDeviceC2d:
+      case LinkKind::kDeviceTwinRequests:
+      case LinkKind::kDeviceTwinResponses:
+      case LinkKind::kDeviceMethodRequests:
+      case LinkKind::kDeviceMethodResponses:
         ok = auth.AuthorizeDeviceConnect(grant.principal, address.device_id);
         break;
       case LinkKind::kServiceC2dSend:
@@ -814,10 +963,10 @@ void Connection::Forget(pn_link_t* pn) {
     }
   }
   if (link.is_device()) {
-    auto count = device_links_.find(link.address.device_id);
-    if (count != device_links_.end() && --count->second == 0) {
-      device_links_.erase(count);
-      endpoint_.hub().registry().SetConnectionState(link.address.device_id, false);
+    auto presence = device_links_.find(link.address.device_id);
+    if (presence != device_links_.end() && --presence->second.links == 0) {
+      endpoint_.hub().DisconnectDevice(link.address.device_id, std::move(presence->second.link));
+      device_links_.erase(presence);
     }
   }
   links_by_id_.erase(link.id);

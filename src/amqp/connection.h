@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/status.h"
 #include "core/auth/authenticator.h"
+#include "core/hub/presence.h"
 #include "core/message.h"
 #include "net/stream_link.h"
 
@@ -70,6 +71,14 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // Endpoint): it is detached with amqp:link:stolen.
   void Evict(uint64_t link_id);
 
+  // The core ended this connection's hold on `device_id` (`link`, as its presence knew it; posted
+  // here): a newer connection of the device took over (kReplaced: its links are detached with
+  // amqp:link:stolen) or the device was deleted, disabled or re-keyed (kRevoked:
+  // amqp:unauthorized-access, which the SDKs raise as UnauthorizedError instead of reconnecting).
+  // Ignored when the device's links here are under another presence link by now.
+  void EndDevice(const std::string& device_id, const core::DeviceLink* link, core::LinkEnd why,
+                 const std::string& reason);
+
   uint64_t id() const { return id_; }
   size_t shard() const { return shard_; }
   bool closed() const { return closed_; }
@@ -96,6 +105,10 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   void PutToken(Link& link, pn_delivery_t* delivery, const std::string& bytes);
   void Telemetry(Link& link, pn_delivery_t* delivery, const std::string& bytes);
   void SendC2d(Link& link, pn_delivery_t* delivery, const std::string& bytes);
+  // Answers a twin request with an error status (twins are not served yet).
+  void TwinRequest(Link& link, pn_delivery_t* delivery, const std::string& bytes);
+  // Sends a twin receiver's waiting answers as its credit allows.
+  void SendOutbox(Link& link);
   // Drops what arrived of an incoming delivery on a link this connection let go of, and the
   // delivery once whole.
   void Discard(pn_link_t* link, pn_delivery_t* delivery);
@@ -112,7 +125,11 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // Ends a link: our side detaches (with `condition` unless empty); the dispatcher forgets it and
   // its unsettled C2D deliveries are abandoned.
   void CloseLink(Link& link, std::string_view condition, std::string_view description);
+  void CloseLinks(const std::vector<pn_link_t*>& links, std::string_view condition,
+                  std::string_view description);
   void Forget(pn_link_t* link);
+  // The first link of a device attached here: the connection becomes the device's presence.
+  void ConnectDevice(const std::string& device_id, const core::auth::Principal& principal);
   void ForgetAll();
   // Closes the connection with an AMQP error condition.
   void CloseWith(std::string_view condition, std::string_view description);
@@ -143,7 +160,13 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   std::vector<std::string> cbs_held_;
   std::unordered_map<pn_link_t*, std::unique_ptr<Link>> links_;
   std::unordered_map<uint64_t, Link*> links_by_id_;
-  std::unordered_map<std::string, uint32_t> device_links_;  // attached links per device
+  // Per device with links here: how many, and this connection as the core's presence knows it
+  // (one for all of them; the first link attaches it, the last detaches it).
+  struct DevicePresence {
+    uint32_t links = 0;
+    std::shared_ptr<core::DeviceLink> link;
+  };
+  std::unordered_map<std::string, DevicePresence> device_links_;
 };
 
 }  // namespace iothub::amqp

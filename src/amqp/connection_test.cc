@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -208,6 +209,65 @@ TEST_F(ConnectionTest, EveryPutTokenIsSettledBeforeItsAnswerIsSent) {
     EXPECT_LT(disposition - codes.begin(), transfer - codes.begin())
         << "put-token " << i << ": its answer went out before its settlement";
   }
+}
+
+// The int message annotation `key` of an encoded message, or nullopt.
+std::optional<int32_t> IntAnnotation(const std::string& bytes, std::string_view key) {
+  testing_util::MessagePtr m = testing_util::MakeMessage();
+  if (pn_message_decode(m.get(), bytes.data(), bytes.size()) != 0) return std::nullopt;
+  pn_data_t* a = pn_message_annotations(m.get());
+  pn_data_rewind(a);
+  if (!pn_data_next(a) || pn_data_type(a) != PN_MAP) return std::nullopt;
+  pn_data_enter(a);
+  while (pn_data_next(a)) {
+    pn_bytes_t k = pn_data_get_symbol(a);
+    if (!pn_data_next(a)) break;
+    if (std::string_view(k.start, k.size) == key && pn_data_type(a) == PN_INT) {
+      return pn_data_get_int(a);
+    }
+  }
+  return std::nullopt;
+}
+
+// The C SDK attaches the twin links at start, and reconnects forever when they are refused; its
+// (and the Node SDK's) twin requests wait forever unanswered. Twins are not served yet: the links
+// attach, and every request is answered with an error status.
+TEST_F(ConnectionTest, TwinAndMethodLinksAttachAndTwinRequestsGetAnErrorStatus) {
+  core::Device d = CreateDevice("dev1");
+  TestClient& client = DeviceClient(d);
+  pn_link_t* twin_out = client.AttachSender("/devices/dev1/twin");
+  pn_link_t* twin_in = client.AttachReceiver("/devices/dev1/twin", 10);
+  pn_link_t* methods_in = client.AttachReceiver("/devices/dev1/methods/devicebound", 10);
+  pn_link_t* methods_out = client.AttachSender("/devices/dev1/methods/devicebound");
+  for (pn_link_t* link : {twin_out, twin_in, methods_in, methods_out}) {
+    EXPECT_TRUE(TestClient::Attached(link)) << pn_link_name(link);
+    EXPECT_FALSE(TestClient::Detached(link)) << pn_link_name(link);
+  }
+  // A GET as the SDKs send it: a string correlation-id and annotation operation=GET.
+  testing_util::MessagePtr get = testing_util::MakeMessage();
+  pn_atom_t cid;
+  cid.type = PN_STRING;
+  cid.u.as_bytes = pn_bytes(10, "twin-req-1");
+  pn_message_set_correlation_id(get.get(), cid);
+  pn_data_t* a = pn_message_annotations(get.get());
+  pn_data_put_map(a);
+  pn_data_enter(a);
+  pn_data_put_symbol(a, pn_bytes(9, "operation"));
+  pn_data_put_string(a, pn_bytes(3, "GET"));
+  pn_data_exit(a);
+  pn_message_set_inferred(get.get(), true);
+  pn_data_put_binary(pn_message_body(get.get()), pn_bytes(1, " "));
+  EXPECT_EQ(TestClient::OutcomeOf(client.Send(twin_out, testing_util::Encode(get.get()))).state,
+            PN_ACCEPTED);
+  std::vector<Received> answers = client.TakeReceived(twin_in);
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(answers[0].correlation_id, "twin-req-1");
+  EXPECT_EQ(IntAnnotation(answers[0].bytes, "status"), 501);
+  EXPECT_TRUE(client.TakeReceived(methods_in).empty());
+  EXPECT_FALSE(client.closed());
+  // Another device's twin is not this token's.
+  pn_link_t* foreign = client.AttachSender("/devices/dev2/twin");
+  EXPECT_EQ(TestClient::LinkCondition(foreign), "amqp:unauthorized-access");
 }
 
 TEST_F(ConnectionTest, BadPutTokensAre401AndLeaveLinksRefused) {

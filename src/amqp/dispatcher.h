@@ -33,11 +33,15 @@ class Dispatcher {
 
   // A link starts receiving queue `key`; `link_id` is unique per endpoint. With `exclusive` (a
   // device's C2D queue: one receiver per device, as IoT Hub keeps it), the links already
-  // receiving `key` are dropped and told through their `evict`.
+  // receiving `key` are dropped and told through their `evict`. `owner` (optional) groups links
+  // for DetachOwner.
   void Attach(const std::string& key, uint64_t link_id, Deliver deliver, bool exclusive = false,
-              Evict evict = nullptr);
+              Evict evict = nullptr, const void* owner = nullptr);
   // The link is gone: its unused credit is dropped.
   void Detach(const std::string& key, uint64_t link_id);
+  // Every link of `owner` receiving `key` is dropped at once, without a word to it (the core ended
+  // the connection that holds them: it is told otherwise).
+  void DetachOwner(const std::string& key, const void* owner);
   // The link grants `credit` more messages; pulls at once if messages are visible.
   void AddCredit(const std::string& key, uint64_t link_id, uint32_t credit);
   // Queue `key` may have visible messages (the queue's available listener).
@@ -51,6 +55,7 @@ class Dispatcher {
     uint64_t credit = 0;
     Deliver deliver;
     Evict evict;
+    const void* owner = nullptr;
   };
 
   std::vector<Link>* Find(const std::string& key);

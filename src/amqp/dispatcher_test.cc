@@ -123,5 +123,23 @@ TEST_F(DispatcherTest, AnExclusiveAttachEvictsTheOlderLinks) {
   EXPECT_EQ(new_got, std::vector<std::string>{"a"});
 }
 
+// The core ended a connection's hold on a device: its links stop receiving at once, silently (the
+// connection is told by the core), and other owners' links of the queue go on.
+TEST_F(DispatcherTest, DetachOwnerDropsOnlyThatOwnersLinksWithoutEvicting) {
+  std::vector<std::string> mine, other;
+  int a = 0, b = 0;
+  dispatcher_.Attach("d1", 1, Into(&mine), false, [] { FAIL() << "not evicted"; }, &a);
+  dispatcher_.Attach("d1", 2, Into(&other), false, nullptr, &b);
+  dispatcher_.AddCredit("d1", 1, 5);
+  dispatcher_.AddCredit("d1", 2, 5);
+  dispatcher_.DetachOwner("d1", &a);
+  dispatcher_.DetachOwner("d2", &b);  // another key: nothing
+  EXPECT_EQ(dispatcher_.link_count(), 1u);
+  queues_["d1"] = {"x", "y"};
+  dispatcher_.OnAvailable("d1");
+  EXPECT_TRUE(mine.empty());
+  EXPECT_EQ(other, (std::vector<std::string>{"x", "y"}));
+}
+
 }  // namespace
 }  // namespace iothub::amqp

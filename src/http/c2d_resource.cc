@@ -15,13 +15,6 @@ namespace {
 
 using core::auth::kServiceConnect;
 
-// Where the hub delivers its answers: inline on the device's shard thread, since a Responder may
-// be called from any thread. Never destroyed, so a shard finishing late never sees a dead object.
-Executor& AnswerInline() {
-  static auto* const executor = new InlineExecutor();
-  return *executor;
-}
-
 std::string Resource(const core::Hub& hub, std::string_view id, std::string_view rest) {
   return hub.host_name() + "/devices/" + std::string(id) + std::string(rest);
 }

@@ -170,14 +170,12 @@ void Receive(core::Hub& hub, const Request& request, std::string id, Responder r
   if (!principal) return respond(ErrorResponse(principal.error()));
   auto lock_timeout = LockTimeout(request);
   if (!lock_timeout) return respond(ErrorResponse(lock_timeout.error()));
-  size_t shard = hub.ShardOf(id);
-  hub.shard_executor(shard).Post([hub = &hub, shard, id = std::move(id), timeout = *lock_timeout,
-                                  respond = std::move(respond)] {
-    std::optional<core::Message> message = hub->c2d(shard).ReceiveAndLock(id, timeout);
-    if (!message) return respond(EmptyResponse(204));
-    CountMessages(Traffic::kC2dOut);
-    respond(LockedMessageResponse(std::move(*message)));
-  });
+  hub.ReceiveC2d(std::move(id), *lock_timeout, AnswerInline(),
+                 [respond = std::move(respond)](std::optional<core::Message> message) {
+                   if (!message) return respond(EmptyResponse(204));
+                   CountMessages(Traffic::kC2dOut);
+                   respond(LockedMessageResponse(std::move(*message)));
+                 });
 }
 
 // A lock token as the path carries it; an ETag-style quoted value loses its quotes.
@@ -194,22 +192,17 @@ void Settle(core::Hub& hub, const Request& request, std::string id, std::string 
             Settlement settlement, Responder respond) {
   auto principal = AuthorizeAndTouch(hub, request, id);
   if (!principal) return respond(ErrorResponse(principal.error()));
-  size_t shard = hub.ShardOf(id);
-  hub.shard_executor(shard).Post([hub = &hub, shard, id = std::move(id), lock = std::move(lock),
-                                  settlement, respond = std::move(respond)] {
-    auto done = [respond](Status status) {
-      respond(status.ok() ? EmptyResponse(204) : ErrorResponse(status));
-    };
-    core::C2dQueues& queues = hub->c2d(shard);
-    switch (settlement) {
-      case Settlement::kComplete:
-        return queues.Complete(id, lock, std::move(done));
-      case Settlement::kReject:
-        return queues.Reject(id, lock, std::move(done));
-      case Settlement::kAbandon:
-        return queues.Abandon(id, lock, std::move(done));
-    }
-  });
+  auto done = [respond = std::move(respond)](Status status) {
+    respond(status.ok() ? EmptyResponse(204) : ErrorResponse(status));
+  };
+  switch (settlement) {
+    case Settlement::kComplete:
+      return hub.CompleteC2d(std::move(id), std::move(lock), AnswerInline(), std::move(done));
+    case Settlement::kReject:
+      return hub.RejectC2d(std::move(id), std::move(lock), AnswerInline(), std::move(done));
+    case Settlement::kAbandon:
+      return hub.AbandonC2d(std::move(id), std::move(lock), AnswerInline(), std::move(done));
+  }
 }
 
 }  // namespace

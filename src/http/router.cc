@@ -7,6 +7,12 @@
 
 namespace iothub::http {
 
+Executor& AnswerInline() {
+  static auto* const executor = new InlineExecutor();
+  return *executor;
+}
+
+
 std::string_view RouteParams::Get(std::string_view name) const {
   for (const auto& [key, value] : params_) {
     if (key == name) return value;

@@ -32,6 +32,10 @@ using Handler = std::function<Response(const Request&, const RouteParams&)>;
 
 // Delivers an asynchronous handler's answer. Call it exactly once, from any thread.
 using Responder = std::function<void(Response)>;
+// Where asynchronous handlers have the hub deliver its answers (core::Hub's `reply_to`): inline,
+// on the shard that answers, since a Responder may be called from any thread. Never destroyed, so
+// a shard finishing late never sees a dead object.
+Executor& AnswerInline();
 
 // A non-blocking handler: it runs on the connection's shard thread, starts its work (typically a
 // core call answering on some executor) and returns at once; the answer goes to `respond` later,

@@ -299,13 +299,15 @@ TEST_F(C2dSessionTest, APubackOfAnEarlierSessionCompletesNothing) {
                          .send = [&sent](std::string packet) { sent.push_back(packet); },
                          .evict = [](std::string) {}};
   };
-  Attached first = sessions.Attach("dev1", /*clean_session=*/true, ref(1));
+  auto principal = hub_->authenticator().Authenticate(DeviceToken("dev1", d.primary_key));
+  ASSERT_TRUE(principal.has_value());
+  Attached first = *sessions.Attach("dev1", /*clean_session=*/true, ref(1), *principal);
   sessions.Subscribe("dev1", first.epoch, {{DeviceboundFilter("dev1"), 1}});
   sessions.OnSubscribed("dev1");
   RunAll();
   ASSERT_EQ(sent.size(), 1u);
   // A new clean session abandons the delivery and hands it out again under the same packet id.
-  Attached second = sessions.Attach("dev1", /*clean_session=*/true, ref(2));
+  Attached second = *sessions.Attach("dev1", /*clean_session=*/true, ref(2), *principal);
   EXPECT_NE(second.epoch, first.epoch);
   RunAll();
   sessions.Subscribe("dev1", second.epoch, {{DeviceboundFilter("dev1"), 1}});

@@ -173,13 +173,13 @@ void Connection::HandleConnect(Connect connect) {
                             if (auto c = self.lock()) c->Evict(why);
                           });
                         }};
-  OnDeviceShard([device = device_id_, clean = connect.clean_session, ref = std::move(ref), self,
-                 home](DeviceSessions& sessions) mutable {
-    Attached attached = sessions.Attach(device, clean, std::move(ref));
+  OnDeviceShard([device = device_id_, clean = connect.clean_session, ref = std::move(ref),
+                 principal = principal_, self, home](DeviceSessions& sessions) mutable {
+    Result<Attached> attached = sessions.Attach(device, clean, std::move(ref), principal);
     home->Post([self, attached] {
       if (auto c = self.lock()) c->OnAttached(attached);
     });
-    sessions.Resume(device);  // deliveries are posted after the CONNACK
+    if (attached) sessions.Resume(device);  // deliveries are posted after the CONNACK
   });
 }
 
@@ -226,8 +226,13 @@ void Connection::Refuse(ConnectReturnCode code, std::string_view why) {
   output_->Close();
 }
 
-void Connection::OnAttached(Attached attached) {
+void Connection::OnAttached(const Result<Attached>& result) {
   if (state_ != State::kAuthenticating) return;  // closed meanwhile (Shut detached it)
+  if (!result) {
+    // Deleted, disabled or re-keyed between the check here and the one on the device's shard.
+    return Refuse(ConnectReturnCode::kNotAuthorized, result.error().ToString());
+  }
+  const Attached& attached = *result;
   state_ = State::kConnected;
   epoch_ = attached.epoch;
   bool session_present = attached.session_present;
@@ -243,19 +248,25 @@ void Connection::HandlePublish(Publish publish) {
     Shut("QoS 2 PUBLISH (IoT Hub supports QoS 0 and 1)", true);
     return;
   }
-  switch (ClassifyPublish(device_id_, publish.topic)) {
+  PublishKind kind = ClassifyPublish(device_id_, publish.topic);
+  switch (kind) {
     case PublishKind::kRefused:
       Shut("PUBLISH to '" + publish.topic + "' (not one of the device's topics)", true);
       return;
-    case PublishKind::kTwinOrMethod:
-      // Twin and direct-method topics are not served yet; acknowledged so the SDKs go on.
-      HUB_LOG_DEBUG("mqtt", "device '{}': PUBLISH to '{}' ignored (not served yet)", device_id_,
-                    publish.topic);
+    case PublishKind::kTwinRequest:
+    case PublishKind::kMethodResponse:
       if (publish.qos == 1) {
         // Acknowledged in turn behind telemetry still being stored (MQTT 4.6: PUBACKs in order).
         pending_.push_back({.packet_id = publish.packet_id, .durable = true});
         ++next_sequence_;
         AcknowledgeInOrder();
+      }
+      if (kind == PublishKind::kTwinRequest) {
+        AnswerTwinRequest(publish.topic);
+      } else {
+        // No method request is ever sent yet, so no response is awaited.
+        HUB_LOG_DEBUG("mqtt", "device '{}': method response on '{}' dropped (none awaited)",
+                      device_id_, publish.topic);
       }
       return;
     case PublishKind::kTelemetry:
@@ -302,6 +313,20 @@ void Connection::HandlePublish(Publish publish) {
       });
 }
 
+void Connection::AnswerTwinRequest(std::string_view topic) {
+  // Twins are not served yet. An unanswered request makes the SDKs wait forever (PROTOCOL.md), so
+  // it is answered with an error: the Python and C SDKs read the status, the Node SDK the body's
+  // errorCode.
+  constexpr int kNotImplemented = 501;
+  std::string rid = TwinRequestId(topic);
+  HUB_LOG_INFO("mqtt", "device '{}': twin request '{}' answered {}: twins are not served yet",
+               device_id_, topic, kNotImplemented);
+  if (rid.empty()) return;  // nobody to answer
+  Write(Publish{.topic = TwinResponseTopic(kNotImplemented, rid),
+                .payload = R"({"errorCode":501000,"message":"device twins are not served by this )"
+                           R"(hub yet"})"});
+}
+
 void Connection::OnTelemetryDurable(uint64_t sequence, Status status) {
   if (state_ == State::kClosed) return;
   if (!status.ok()) {
@@ -338,12 +363,16 @@ void Connection::HandleSubscribe(Subscribe subscribe) {
   OnDeviceShard([device = device_id_, epoch = epoch_, subscribe = std::move(subscribe), self,
                  home](DeviceSessions& sessions) {
     std::vector<uint8_t> codes = sessions.Subscribe(device, epoch, subscribe.subscriptions);
-    home->Post(
-        [self, ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}] {
-          auto c = self.lock();
-          if (c && c->connected()) c->Write(ack);
-        });
-    sessions.OnSubscribed(device);
+    // A persistent session's subscriptions are durable before SUBACK (they survive a restart).
+    sessions.WhenDurable(device, [&sessions, device, self, home,
+                                  ack = Suback{.packet_id = subscribe.packet_id,
+                                               .return_codes = std::move(codes)}] {
+      home->Post([self, ack] {
+        auto c = self.lock();
+        if (c && c->connected()) c->Write(ack);
+      });
+      sessions.OnSubscribed(device);
+    });
   });
 }
 
@@ -353,11 +382,13 @@ void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
   OnDeviceShard([device = device_id_, epoch = epoch_, unsubscribe = std::move(unsubscribe), self,
                  home](DeviceSessions& sessions) {
     sessions.Unsubscribe(device, epoch, unsubscribe.filters);
-    home->Post([self, packet_id = unsubscribe.packet_id] {
-      auto c = self.lock();
-      if (c && c->connected()) {
-        c->Write(PacketIdOnly{.type = PacketType::kUnsuback, .packet_id = packet_id});
-      }
+    sessions.WhenDurable(device, [self, home, packet_id = unsubscribe.packet_id] {
+      home->Post([self, packet_id] {
+        auto c = self.lock();
+        if (c && c->connected()) {
+          c->Write(PacketIdOnly{.type = PacketType::kUnsuback, .packet_id = packet_id});
+        }
+      });
     });
   });
 }

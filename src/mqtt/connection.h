@@ -85,8 +85,10 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   void AcceptWill(Will will);
   // Appends the will (if any) to telemetry: the connection ended without DISCONNECT.
   void PublishWill();
-  void OnAttached(Attached attached);
+  void OnAttached(const Result<Attached>& result);
   void HandlePublish(Publish publish);
+  // Answers a twin request (GET, reported PATCH) on $iothub/twin/res/ with an error status.
+  void AnswerTwinRequest(std::string_view topic);
   void OnTelemetryDurable(uint64_t sequence, Status status);
   void AcknowledgeInOrder();
   void HandleSubscribe(Subscribe subscribe);

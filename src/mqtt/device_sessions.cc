@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/coding.h"
 #include "base/log.h"
 #include "mqtt/topics.h"
 #include "mqtt/traffic.h"
@@ -13,37 +14,68 @@ constexpr size_t kMaxTopicLength = 65535;  // a UTF-8 string's 16-bit length (MQ
 
 }  // namespace
 
+// A connection of the device as core::Presence knows it. End runs on the device's shard, where
+// the sessions live: the session stops using the connection at once, then the connection closes
+// on its own shard.
+class DeviceSessions::Link final : public core::DeviceLink {
+ public:
+  Link(DeviceSessions& sessions, std::string device_id, uint64_t connection_id,
+       std::function<void(std::string)> evict)
+      : sessions_(sessions),
+        device_id_(std::move(device_id)),
+        connection_id_(connection_id),
+        evict_(std::move(evict)) {}
+  void End(core::LinkEnd, const std::string& reason) override {
+    sessions_.Ended(device_id_, connection_id_);
+    evict_(reason);
+  }
+
+ private:
+  DeviceSessions& sessions_;
+  const std::string device_id_;
+  const uint64_t connection_id_;
+  std::function<void(std::string)> evict_;
+};
+
 DeviceSessions::DeviceSessions(core::Hub& hub, size_t shard, const MqttOptions& options,
                                const Clock& clock)
     : hub_(hub), shard_(shard), options_(options), clock_(clock) {}
 
-Attached DeviceSessions::Attach(const std::string& device_id, bool clean_session,
-                                ConnectionRef connection) {
+Result<Attached> DeviceSessions::Attach(const std::string& device_id, bool clean_session,
+                                        ConnectionRef connection,
+                                        const core::auth::Principal& principal) {
+  // First, since ending the older connection may end its clean session (Ended).
+  auto link = std::make_shared<Link>(*this, device_id, connection.id, connection.evict);
+  HUB_RETURN_IF_ERROR(hub_.presence(shard_).Attach(device_id, principal, link));
   auto [it, inserted] = sessions_.try_emplace(device_id);
   Session& session = it->second;
   bool present = !inserted && !clean_session && !session.clean;
-  if (session.connection) {
-    HUB_LOG_INFO("mqtt", "device '{}': a new connection replaces the open one", device_id);
-    session.connection->evict("replaced by a newer connection of the device");
-    session.connection.reset();
-  }
-  if (inserted || clean_session || session.clean) {
+  std::string generation = hub_.registry().GenerationId(device_id).value_or("");
+  if (inserted || clean_session || session.clean || session.generation_id != generation) {
     // MQTT-3.1.2-6: a clean session starts empty; so does a persistent one following a clean one.
     AbandonAll(device_id, session);
     session = Session{};
     session.epoch = next_epoch_++;
+    present = false;
   }
   session.clean = clean_session;
+  session.generation_id = std::move(generation);
   session.connection = std::move(connection);
-  hub_.registry().SetConnectionState(device_id, true);
-  return {.session_present = present, .epoch = session.epoch};
+  session.link = std::move(link);
+  if (clean_session) {
+    hub_.sessions().Remove(device_id, nullptr);  // a persistent session stored earlier ends
+  } else {
+    Persist(device_id, session);  // its existence is session state (Session Present)
+  }
+  return Attached{.session_present = present, .epoch = session.epoch};
 }
 
 void DeviceSessions::Resume(const std::string& device_id) {
   auto it = sessions_.find(device_id);
   if (it == sessions_.end() || !it->second.connection) return;
   Session& session = it->second;
-  DropExpired(session);
+  RebuildRestored(device_id, session);
+  if (DropExpired(session)) Persist(device_id, session);
   for (const Delivery& d : session.inflight) {
     std::string again = d.packet;
     again[0] = static_cast<char>(again[0] | 0x08);  // DUP (MQTT-3.3.1-1)
@@ -53,18 +85,31 @@ void DeviceSessions::Resume(const std::string& device_id) {
 }
 
 void DeviceSessions::Detach(const std::string& device_id, uint64_t connection_id) {
+  DropConnection(device_id, connection_id, /*tell_presence=*/true);
+}
+
+void DeviceSessions::Ended(const std::string& device_id, uint64_t connection_id) {
+  DropConnection(device_id, connection_id, /*tell_presence=*/false);
+}
+
+void DeviceSessions::DropConnection(const std::string& device_id, uint64_t connection_id,
+                                    bool tell_presence) {
   auto it = sessions_.find(device_id);
   if (it == sessions_.end()) return;
   Session& session = it->second;
   if (!session.connection || session.connection->id != connection_id) return;
   session.connection.reset();
-  hub_.registry().SetConnectionState(device_id, false);
+  std::shared_ptr<Link> link = std::move(session.link);
+  if (tell_presence) hub_.presence(shard_).Detach(device_id, link.get());
   if (session.clean) {
     AbandonAll(device_id, session);
     sessions_.erase(it);
+    return;
   }
   // A persistent session stays, even empty: its existence is session state (MQTT 3.1.2.4), which
-  // the next CONNACK reports as Session Present. Like Mosquitto's default, it never expires.
+  // the next CONNACK reports as Session Present. It expires after options.session_expiry away.
+  session.last_seen = clock_.Now();
+  Persist(device_id, session);
 }
 
 std::vector<uint8_t> DeviceSessions::Subscribe(const std::string& device_id, uint64_t epoch,
@@ -106,8 +151,14 @@ std::vector<uint8_t> DeviceSessions::Subscribe(const std::string& device_id, uin
 void DeviceSessions::OnSubscribed(const std::string& device_id) {
   auto it = sessions_.find(device_id);
   if (it == sessions_.end()) return;
-  DropExpired(it->second);
+  if (DropExpired(it->second)) Persist(device_id, it->second);
   Pump(device_id, it->second);
+}
+
+void DeviceSessions::WhenDurable(const std::string& device_id, std::function<void()> then) {
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end() || it->second.clean) return then();
+  Persist(device_id, it->second, std::move(then));
 }
 
 void DeviceSessions::Unsubscribe(const std::string& device_id, uint64_t epoch,
@@ -135,6 +186,7 @@ void DeviceSessions::Puback(const std::string& device_id, uint64_t epoch, uint16
   }
   std::string lock_token = std::move(d->lock_token);
   session.inflight.erase(d);
+  Persist(device_id, session);
   hub_.registry().TouchActivity(device_id);
   hub_.c2d(shard_).Complete(device_id, lock_token, [device_id](Status status) {
     if (!status.ok()) {
@@ -149,14 +201,16 @@ void DeviceSessions::Puback(const std::string& device_id, uint64_t epoch, uint16
 void DeviceSessions::Remove(const std::string& device_id) {
   auto it = sessions_.find(device_id);
   if (it == sessions_.end()) return;
+  // Its connection was ended by the revocation that preceded the delete, unless it attached after.
   if (it->second.connection) it->second.connection->evict("the device was deleted");
+  if (it->second.link) hub_.presence(shard_).Detach(device_id, it->second.link.get());
   sessions_.erase(it);  // its queue, and with it every lock, is dropped by the hub
 }
 
 void DeviceSessions::OnAvailable(const std::string& device_id) {
   auto it = sessions_.find(device_id);
   if (it == sessions_.end()) return;
-  DropExpired(it->second);
+  if (DropExpired(it->second)) Persist(device_id, it->second);
   Pump(device_id, it->second);
 }
 
@@ -171,6 +225,12 @@ bool DeviceSessions::attached(const std::string& device_id) const {
 }
 
 void DeviceSessions::Pump(const std::string& device_id, Session& session) {
+  size_t before = session.inflight.size();
+  SendQueued(device_id, session);
+  if (session.inflight.size() != before) Persist(device_id, session);
+}
+
+void DeviceSessions::SendQueued(const std::string& device_id, Session& session) {
   if (!session.connection || !session.devicebound_qos) return;
   uint8_t qos = *session.devicebound_qos;
   core::C2dQueues& queues = hub_.c2d(shard_);
@@ -225,9 +285,138 @@ void DeviceSessions::AbandonAll(const std::string& device_id, Session& session) 
   session.inflight.clear();
 }
 
-void DeviceSessions::DropExpired(Session& session) {
+bool DeviceSessions::DropExpired(Session& session) {
   Timestamp now = clock_.Now();
-  std::erase_if(session.inflight, [now](const Delivery& d) { return d.lock_deadline <= now; });
+  return std::erase_if(session.inflight,
+                       [now](const Delivery& d) { return d.lock_deadline <= now; }) > 0;
+}
+
+void DeviceSessions::Persist(const std::string& device_id, Session& session,
+                             std::function<void()> then) {
+  if (session.clean) {
+    if (then) then();
+    return;
+  }
+  if (session.save_in_flight && !then) {
+    session.save_again = true;  // written once the write under way is done
+    return;
+  }
+  session.save_in_flight = true;
+  session.save_again = false;
+  core::StoredSession stored{.device_id = device_id,
+                             .generation_id = session.generation_id,
+                             .updated = clock_.Now(),
+                             .state = EncodeState(session)};
+  Executor* home = &hub_.shard_executor(shard_);
+  std::weak_ptr<char> alive = alive_;
+  hub_.sessions().Save(
+      stored, then ? storage::Durability::kSync : storage::Durability::kAsync,
+      [this, home, alive, device_id, then = std::move(then)](Status status) mutable {
+        home->Post([this, alive, device_id, then = std::move(then), status] {
+          if (alive.expired()) return;
+          if (!status.ok()) {
+            HUB_LOG_WARN("mqtt", "device '{}': session not stored: {}", device_id,
+                         status.ToString());
+          }
+          auto it = sessions_.find(device_id);
+          if (it != sessions_.end()) {
+            it->second.save_in_flight = false;
+            if (it->second.save_again) Persist(device_id, it->second);
+          }
+          if (then) then();
+        });
+      });
+}
+
+std::string DeviceSessions::EncodeState(const Session& session) {
+  std::string out(1, '\x01');  // format
+  PutVarint64(&out, session.next_packet_id);
+  PutVarint64(&out, session.subscriptions.size());
+  for (const auto& [filter, qos] : session.subscriptions) {
+    PutLengthPrefixed(&out, filter);
+    out.push_back(static_cast<char>(qos));
+  }
+  PutVarint64(&out, session.inflight.size());
+  for (const Delivery& d : session.inflight) {
+    PutVarint64(&out, d.packet_id);
+    PutLengthPrefixed(&out, d.lock_token);
+    PutFixed64BE(&out, static_cast<uint64_t>(ToUnixMillis(d.lock_deadline)));
+  }
+  return out;
+}
+
+bool DeviceSessions::Restore(const core::StoredSession& stored) {
+  Session session;
+  iothub::Decoder in(stored.state);
+  uint8_t format = 0;
+  uint64_t next_packet_id = 0, subscriptions = 0, inflight = 0;
+  bool ok = in.GetByte(&format) && format == 1 && in.GetVarint64(&next_packet_id) &&
+            next_packet_id > 0 && next_packet_id <= 0xFFFF && in.GetVarint64(&subscriptions) &&
+            subscriptions <= options_.max_subscriptions;
+  for (uint64_t i = 0; ok && i < subscriptions; ++i) {
+    std::string filter;
+    uint8_t qos = 0;
+    ok = in.GetLengthPrefixed(&filter) && in.GetByte(&qos) && qos <= 1 &&
+         ClassifyFilter(stored.device_id, filter) != FilterKind::kRefused;
+    if (!ok) break;
+    if (ClassifyFilter(stored.device_id, filter) == FilterKind::kDevicebound) {
+      session.devicebound_qos = qos;
+    }
+    session.subscriptions.emplace_back(std::move(filter), qos);
+  }
+  ok = ok && in.GetVarint64(&inflight) && inflight <= options_.inflight_window;
+  for (uint64_t i = 0; ok && i < inflight; ++i) {
+    uint64_t packet_id = 0, deadline = 0;
+    Delivery d;
+    ok = in.GetVarint64(&packet_id) && packet_id > 0 && packet_id <= 0xFFFF &&
+         in.GetLengthPrefixed(&d.lock_token) && in.GetFixed64BE(&deadline);
+    d.packet_id = static_cast<uint16_t>(packet_id);
+    d.lock_deadline = FromUnixMillis(static_cast<int64_t>(deadline));
+    if (ok) session.inflight.push_back(std::move(d));  // its packet is rebuilt on Resume
+  }
+  if (!ok || !in.done()) {
+    HUB_LOG_WARN("mqtt", "device '{}': stored session is malformed: dropped", stored.device_id);
+    return false;
+  }
+  session.next_packet_id = static_cast<uint16_t>(next_packet_id);
+  session.generation_id = stored.generation_id;
+  session.last_seen = stored.updated;
+  session.epoch = next_epoch_++;
+  sessions_[stored.device_id] = std::move(session);
+  return true;
+}
+
+void DeviceSessions::RebuildRestored(const std::string& device_id, Session& session) {
+  core::C2dQueues& queues = hub_.c2d(shard_);
+  uint8_t qos = session.devicebound_qos.value_or(1);
+  size_t before = session.inflight.size();
+  std::erase_if(session.inflight, [&](Delivery& d) {
+    if (!d.packet.empty()) return false;
+    auto locked = queues.FindLocked(device_id, d.lock_token);
+    if (!locked) return true;  // the lock ran out: the queue hands the message out afresh
+    std::string topic = DeviceboundTopic(device_id, locked->first);
+    if (topic.size() > kMaxTopicLength || qos == 0) return true;
+    EncodePublish(false, qos, false, topic, d.packet_id, locked->first.body, &d.packet);
+    d.lock_deadline = locked->second;
+    return false;
+  });
+  if (session.inflight.size() != before) Persist(device_id, session);
+}
+
+void DeviceSessions::ExpireIdle() {
+  if (options_.session_expiry.count() <= 0) return;
+  Timestamp cutoff = clock_.Now() - options_.session_expiry;
+  std::vector<std::string> gone;
+  for (const auto& [device_id, session] : sessions_) {
+    if (!session.connection && !session.clean && session.last_seen < cutoff) {
+      gone.push_back(device_id);
+    }
+  }
+  for (const std::string& device_id : gone) {
+    HUB_LOG_INFO("mqtt", "device '{}': persistent session expired", device_id);
+    sessions_.erase(device_id);  // its locks simply run out
+    hub_.sessions().Remove(device_id, nullptr);
+  }
 }
 
 }  // namespace iothub::mqtt

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/result.h"
 #include "core/hub/hub.h"
 #include "mqtt/options.h"
 #include "mqtt/packets.h"
@@ -22,8 +24,9 @@ namespace iothub::mqtt {
 struct ConnectionRef {
   uint64_t id = 0;  // unique per connection, for telling a stale detach from the current one
   std::function<void(std::string packet)> send;  // writes an encoded packet to the connection
-  // The device's session no longer wants this connection (a newer one took over, or the device
-  // was deleted): close it, without the will. `why` is for the log.
+  // The core no longer lets this connection serve the device (a newer connection of the device
+  // took over, on any protocol, or the device was deleted, disabled or re-keyed): close it,
+  // without the will. `why` is for the log.
   std::function<void(std::string why)> evict;
 };
 
@@ -48,28 +51,43 @@ struct Attached {
 // and is sent again, with DUP, on the next connection while its lock lasts; once the lock expired
 // the queue hands the message out again as a fresh delivery.
 //
-// Sessions live in memory only: a hub restart forgets subscriptions (the SDKs subscribe again
-// after a real reconnect), while the C2D messages, being in the durable queue, are delivered again.
+// Which connection serves the device is the core's call (core::Presence): Attach registers the
+// connection there, which checks its principal again and ends the device's older link, MQTT or
+// not; revocation (delete, disable, new keys) ends it too. A connection the core ended receives
+// nothing more from the session.
 //
-// Thread: shard `shard`'s executor only, for every method.
+// Persistent sessions are durable (core::SessionStore): their subscriptions (written with
+// Durability::kSync before SUBACK / UNSUBACK), their existence (Session Present) and their
+// unacknowledged deliveries (packet id and lock token, written kAsync as they change) survive a
+// restart of the hub, so that a client that never subscribes again (the Python SDK) still gets
+// its C2D messages, and a delivery in flight comes again with DUP=1 and its packet id while its
+// lock lasts (locks survive restarts in the C2D queue). A persistent session whose device stays
+// away for options.session_expiry is dropped; a deleted device's session goes with it.
+//
+// Thread: shard `shard`'s executor only, for every method but Restore.
 class DeviceSessions {
  public:
   DeviceSessions(core::Hub& hub, size_t shard, const MqttOptions& options, const Clock& clock);
   DeviceSessions(const DeviceSessions&) = delete;
   DeviceSessions& operator=(const DeviceSessions&) = delete;
 
-  // `connection` now serves `device_id`. An older connection still attached is evicted. With
-  // `clean_session` the previous session is discarded first (its deliveries are abandoned, so they
-  // are handed out again at once). Returns whether a session was present (CONNACK's flag) and the
-  // session's epoch. Marks the device connected in the registry. Deliveries start only with
-  // Resume(), so that the caller can send CONNACK first.
-  Attached Attach(const std::string& device_id, bool clean_session, ConnectionRef connection);
+  // `connection`, authenticated as `principal`, now serves `device_id`: the core's presence takes
+  // it (ending the device's older connection, of any protocol) or refuses it (the device was
+  // deleted, disabled or re-keyed since the principal was authenticated: the error says why, and
+  // nothing changes). With `clean_session` the previous session is discarded first (its
+  // deliveries are abandoned, so they are handed out again at once). Returns whether a session
+  // was present (CONNACK's flag) and the session's epoch. Deliveries start only with Resume(), so
+  // that the caller can send CONNACK first.
+  Result<Attached> Attach(const std::string& device_id, bool clean_session,
+                          ConnectionRef connection, const core::auth::Principal& principal);
   // After Attach: sends again (DUP) the unacknowledged deliveries whose lock still holds, then
   // delivers queued messages if the device subscribed.
   void Resume(const std::string& device_id);
   // Connection `connection_id` of the device is gone. Ignored unless it is the one attached. A
   // clean session ends with its connection (deliveries abandoned); a persistent one stays.
   void Detach(const std::string& device_id, uint64_t connection_id);
+  // The core ended connection `connection_id` (presence): as Detach, without telling the core.
+  void Ended(const std::string& device_id, uint64_t connection_id);
 
   // SUBSCRIBE: the return codes, one per subscription: the granted QoS (at most 1), or
   // kSubscribeFailure for a filter outside the device's topics or beyond max_subscriptions. A
@@ -79,6 +97,9 @@ class DeviceSessions {
                                  const std::vector<Subscription>& subscriptions);
   // Delivers what a new devicebound subscription allows (never sends anything twice).
   void OnSubscribed(const std::string& device_id);
+  // Runs `then` on this shard once the session's subscriptions are durable (at once for a clean
+  // session): SUBACK and UNSUBACK wait for it.
+  void WhenDurable(const std::string& device_id, std::function<void()> then);
   // UNSUBSCRIBE: forgets the filters (unknown ones are ignored).
   void Unsubscribe(const std::string& device_id, uint64_t epoch,
                    const std::vector<std::string>& filters);
@@ -93,6 +114,13 @@ class DeviceSessions {
   // The C2D queue of `device_id` gained a visible message (C2dQueues' available callback).
   void OnAvailable(const std::string& device_id);
 
+  // A persistent session loaded from the store at start-up (Endpoint's constructor, before the
+  // shards serve, on the control thread). False when its state cannot be decoded (it is skipped).
+  bool Restore(const core::StoredSession& stored);
+  // Drops persistent sessions whose device has been away for longer than
+  // options.session_expiry (never when it is zero). Call now and then (Endpoint::Tick).
+  void ExpireIdle();
+
   // For tests and metrics.
   size_t session_count() const { return sessions_.size(); }
   size_t inflight(const std::string& device_id) const;
@@ -105,20 +133,40 @@ class DeviceSessions {
     Timestamp lock_deadline;
     std::string packet;  // the encoded PUBLISH, sent again with DUP set
   };
+  class Link;
   struct Session {
     std::vector<std::pair<std::string, uint8_t>> subscriptions;  // filter, granted QoS
     std::optional<uint8_t> devicebound_qos;
     std::vector<Delivery> inflight;  // in sending order (a vector: an empty one costs nothing)
     uint16_t next_packet_id = 1;
     std::optional<ConnectionRef> connection;
+    std::shared_ptr<Link> link;  // the connection as core::Presence knows it
     bool clean = false;
     uint64_t epoch = 0;
+    std::string generation_id;  // the device incarnation it belongs to (stored with it)
+    Timestamp last_seen;        // the end of its last connection (expiry)
+    bool save_in_flight = false;  // a store write of it is under way
+    bool save_again = false;      // and it changed since
   };
 
+  // Forgets the session's connection; a clean session ends with it.
+  void DropConnection(const std::string& device_id, uint64_t connection_id, bool tell_presence);
+  // Sends what the in-flight window allows (SendQueued) and persists the deliveries it added.
   void Pump(const std::string& device_id, Session& session);
+  void SendQueued(const std::string& device_id, Session& session);
+  // Writes a persistent session to the store (kAsync, one write in flight per session, changes
+  // meanwhile coalesced into the next); `then` (kSync when set) runs on this shard once durable.
+  void Persist(const std::string& device_id, Session& session,
+               std::function<void()> then = nullptr);
+  // Encodes the subscriptions, packet id counter and deliveries in flight.
+  static std::string EncodeState(const Session& session);
+  // Sends again the deliveries restored from the store (their PUBLISH is rebuilt from the
+  // queue's still-locked message) and drops those whose lock is gone.
+  void RebuildRestored(const std::string& device_id, Session& session);
   uint16_t NextPacketId(Session& session);
   void AbandonAll(const std::string& device_id, Session& session);
-  void DropExpired(Session& session);
+  // Drops deliveries whose lock ran out; true when any was dropped.
+  bool DropExpired(Session& session);
 
   core::Hub& hub_;
   size_t shard_;
@@ -126,6 +174,8 @@ class DeviceSessions {
   const Clock& clock_;
   std::unordered_map<std::string, Session> sessions_;
   uint64_t next_epoch_ = 1;
+  // Store callbacks come back through a post; they do nothing once this object is gone.
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };
 
 }  // namespace iothub::mqtt

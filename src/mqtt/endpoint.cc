@@ -8,12 +8,31 @@
 namespace iothub::mqtt {
 
 Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
-    : hub_(hub), clock_(clock), options_(options), connections_(hub.shard_count()) {
+    : hub_(hub),
+      clock_(clock),
+      options_(options),
+      next_expiry_check_(hub.shard_count()),
+      connections_(hub.shard_count()) {
   for (size_t shard = 0; shard < hub.shard_count(); ++shard) {
     sessions_.push_back(std::make_unique<DeviceSessions>(hub, shard, options_, clock));
     DeviceSessions* sessions = sessions_.back().get();
     available_listeners_.push_back(hub.c2d(shard).AddAvailableListener(
         [sessions](const std::string& device_id) { sessions->OnAvailable(device_id); }));
+  }
+  // Persistent sessions stored before the last stop come back, each on its device's shard.
+  Timestamp not_before = options_.session_expiry.count() > 0
+                             ? clock.Now() - options_.session_expiry
+                             : Timestamp::min();
+  Result<std::vector<core::StoredSession>> stored = hub.sessions().LoadAll(
+      [&hub](std::string_view id) { return hub.registry().GenerationId(id); }, not_before);
+  if (!stored) {
+    HUB_LOG_ERROR("mqtt", "persistent sessions not loaded: {}", stored.error().ToString());
+  } else {
+    size_t restored = 0;
+    for (const core::StoredSession& s : *stored) {
+      if (sessions_[hub.ShardOf(s.device_id)]->Restore(s)) ++restored;
+    }
+    if (restored > 0) HUB_LOG_INFO("mqtt", "{} persistent session(s) restored", restored);
   }
   // A deleted device loses its session and its connection. The registry keeps its listeners
   // forever: `alive_` keeps a late call from reaching a destroyed Endpoint's sessions (the daemon
@@ -55,6 +74,12 @@ std::shared_ptr<Connection> Endpoint::Open(size_t shard, std::shared_ptr<Connect
 void Endpoint::Tick(size_t shard) {
   Timestamp now = clock_.Now();
   connections_.ForEach(shard, [now](Connection& c) { c.OnTimer(now); });
+  // Persistent sessions expire in days: a look once a minute is plenty.
+  Timestamp& next = next_expiry_check_[shard];
+  if (now >= next) {
+    next = now + std::chrono::minutes(1);
+    sessions_[shard]->ExpireIdle();
+  }
 }
 
 void Endpoint::CloseAll() {

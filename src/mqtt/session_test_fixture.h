@@ -102,6 +102,17 @@ class SessionTest : public ::testing::Test {
   }
   virtual MqttOptions Options() const { return {}; }
 
+  // The hub stops and starts again over the same store, as after a kill: the endpoint and the hub
+  // go (their connections too: clients of before must not be used after) and come back.
+  void Restart() {
+    RunAll();
+    endpoint_->CloseAll();
+    endpoint_.reset();
+    hub_->Close();
+    hub_.reset();
+    SetUp();
+  }
+
   core::Device CreateDevice(const std::string& id,
                             core::DeviceStatus status = core::DeviceStatus::kEnabled) {
     core::Device d;

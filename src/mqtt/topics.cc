@@ -219,10 +219,22 @@ PublishKind ClassifyPublish(std::string_view device_id, std::string_view topic) 
   if (topic.starts_with(events) && (topic.size() == events.size() || topic[events.size()] == '/')) {
     return PublishKind::kTelemetry;
   }
-  if (topic.starts_with("$iothub/twin/") || topic.starts_with("$iothub/methods/res/")) {
-    return PublishKind::kTwinOrMethod;
-  }
+  if (topic.starts_with("$iothub/twin/")) return PublishKind::kTwinRequest;
+  if (topic.starts_with("$iothub/methods/res/")) return PublishKind::kMethodResponse;
   return PublishKind::kRefused;
+}
+
+std::string TwinRequestId(std::string_view topic) {
+  size_t query = topic.find("/?");
+  if (query == std::string_view::npos) return "";
+  for (std::string_view pair : Split(topic.substr(query + 2), '&')) {
+    if (pair.starts_with("$rid=")) return std::string(pair.substr(5));
+  }
+  return "";
+}
+
+std::string TwinResponseTopic(int status, std::string_view rid) {
+  return "$iothub/twin/res/" + std::to_string(status) + "/?$rid=" + std::string(rid);
 }
 
 }  // namespace iothub::mqtt

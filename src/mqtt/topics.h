@@ -67,10 +67,18 @@ FilterKind ClassifyFilter(std::string_view device_id, std::string_view filter);
 
 // What a PUBLISH from device `device_id` is for.
 enum class PublishKind {
-  kTelemetry,     // devices/<id>/messages/events[/...]
-  kTwinOrMethod,  // $iothub/twin/... or $iothub/methods/res/... (accepted, not served yet)
-  kRefused,       // anything else: the connection closes
+  kTelemetry,       // devices/<id>/messages/events[/...]
+  kTwinRequest,     // $iothub/twin/... (GET, PATCH of reported properties: not served yet)
+  kMethodResponse,  // $iothub/methods/res/... (accepted, not served yet)
+  kRefused,         // anything else: the connection closes
 };
 PublishKind ClassifyPublish(std::string_view device_id, std::string_view topic);
+
+// The request id of a twin request topic ("$iothub/twin/GET/?$rid=7",
+// "$iothub/twin/PATCH/properties/reported/?$rid=8&$version=3"): the `$rid` of its query, "" when
+// it has none.
+std::string TwinRequestId(std::string_view topic);
+// The topic of the answer to twin request `rid`: "$iothub/twin/res/<status>/?$rid=<rid>".
+std::string TwinResponseTopic(int status, std::string_view rid);
 
 }  // namespace iothub::mqtt

@@ -557,10 +557,10 @@ TEST(ClassifyPublishTest, Rows) {
       {"events, malformed bag (decode reports it)", "devices/dev1/messages/events/k=%",
        PublishKind::kTelemetry},
       {"events, deeper", "devices/dev1/messages/events/a/b/", PublishKind::kTelemetry},
-      {"twin GET", "$iothub/twin/GET/?$rid=1", PublishKind::kTwinOrMethod},
+      {"twin GET", "$iothub/twin/GET/?$rid=1", PublishKind::kTwinRequest},
       {"twin reported PATCH", "$iothub/twin/PATCH/properties/reported/?$rid=2",
-       PublishKind::kTwinOrMethod},
-      {"method response", "$iothub/methods/res/200/?$rid=3", PublishKind::kTwinOrMethod},
+       PublishKind::kTwinRequest},
+      {"method response", "$iothub/methods/res/200/?$rid=3", PublishKind::kMethodResponse},
       {"eventsX", "devices/dev1/messages/eventsX", PublishKind::kRefused},
       {"events2 with a bag", "devices/dev1/messages/events2/k=v", PublishKind::kRefused},
       {"another device", "devices/dev2/messages/events/", PublishKind::kRefused},
@@ -581,6 +581,15 @@ TEST(ClassifyPublishTest, Rows) {
     SCOPED_TRACE(row.name);
     EXPECT_EQ(ClassifyPublish("dev1", row.topic), row.want);
   }
+}
+
+TEST(TwinTopicsTest, RequestIdsComeFromTheQuery) {
+  EXPECT_EQ(TwinRequestId("$iothub/twin/GET/?$rid=7"), "7");
+  EXPECT_EQ(TwinRequestId("$iothub/twin/PATCH/properties/reported/?$rid=8&$version=3"), "8");
+  EXPECT_EQ(TwinRequestId("$iothub/twin/PATCH/properties/reported/?$version=3&$rid=x-y"), "x-y");
+  EXPECT_EQ(TwinRequestId("$iothub/twin/GET/"), "");
+  EXPECT_EQ(TwinRequestId("$iothub/twin/GET/?rid=1"), "");
+  EXPECT_EQ(TwinResponseTopic(501, "7"), "$iothub/twin/res/501/?$rid=7");
 }
 
 }  // namespace

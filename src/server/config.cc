@@ -135,6 +135,11 @@ void AddOptions(CLI::App& app, Config& c) {
   app.add_flag("--c2d-lock-expiry-counts-as-delivery", c.c2d_lock_expiry_counts_as_delivery,
                "Count an expired lock as a delivery (as an abandon does)");
 
+  app.add_option("--mqtt-session-expiry", c.mqtt_session_expiry_seconds,
+                 "Seconds a persistent MQTT session (clean session 0) is kept while its device "
+                 "stays away; 0 keeps it until the device is deleted")
+      ->type_name("SECONDS");
+
   app.add_option("--feedback-batch-size", c.feedback_batch_size,
                  "Feedback records per feedback message")
       ->check(CLI::Range(1, 10000))

@@ -37,6 +37,9 @@ struct Config {
   uint32_t c2d_max_delivery_count = 10;  // 1..100
   bool c2d_lock_expiry_counts_as_delivery = false;
 
+  // MQTT: a persistent session whose device stays away this long is dropped (0: never).
+  uint32_t mqtt_session_expiry_seconds = 7 * 24 * 3600;
+
   // Feedback batching.
   uint32_t feedback_batch_size = 64;
   uint32_t feedback_batch_interval_ms = 15000;

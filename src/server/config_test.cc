@@ -54,6 +54,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentation) {
   EXPECT_EQ(c.c2d_lock_timeout_seconds, 60u);
   EXPECT_EQ(c.c2d_max_delivery_count, 10u);
   EXPECT_FALSE(c.c2d_lock_expiry_counts_as_delivery);
+  EXPECT_EQ(c.mqtt_session_expiry_seconds, 604800u);
   EXPECT_EQ(c.feedback_batch_size, 64u);
   EXPECT_EQ(c.feedback_batch_interval_ms, 15000u);
   EXPECT_EQ(c.telemetry_partitions, 4u);
@@ -103,6 +104,8 @@ TEST(ConfigTest, EveryOptionIsSettable) {
                       "--c2d-max-delivery-count",
                       "100",
                       "--c2d-lock-expiry-counts-as-delivery",
+                      "--mqtt-session-expiry",
+                      "0",
                       "--feedback-batch-size",
                       "2",
                       "--feedback-batch-interval-ms",
@@ -132,6 +135,7 @@ TEST(ConfigTest, EveryOptionIsSettable) {
   EXPECT_EQ(c.c2d_lock_timeout_seconds, 5u);
   EXPECT_EQ(c.c2d_max_delivery_count, 100u);
   EXPECT_TRUE(c.c2d_lock_expiry_counts_as_delivery);
+  EXPECT_EQ(c.mqtt_session_expiry_seconds, 0u);
   EXPECT_EQ(c.feedback_batch_size, 2u);
   EXPECT_EQ(c.feedback_batch_interval_ms, 100u);
   EXPECT_EQ(c.telemetry_partitions, 8u);

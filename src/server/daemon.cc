@@ -230,7 +230,9 @@ Status Daemon::StartCoreServices() {
   // Its connections' CONNECT timeouts, keep-alives and token expiries are checked every second.
   // The AMQP front-end (5671, the plain development port, and WebSockets on the HTTPS listener)
   // likewise, for its open and auth time-outs, token expiries and idle time-outs.
-  mqtt_ = std::make_unique<mqtt::Endpoint>(*hub_, SystemClock::Instance());
+  mqtt::MqttOptions mqtt_options;
+  mqtt_options.session_expiry = std::chrono::seconds(config_.mqtt_session_expiry_seconds);
+  mqtt_ = std::make_unique<mqtt::Endpoint>(*hub_, SystemClock::Instance(), mqtt_options);
   amqp_ = std::make_unique<amqp::Endpoint>(*hub_, SystemClock::Instance());
   for (size_t i = 0; i < shards_->size(); ++i) {
     timers_.push_back(

@@ -84,6 +84,7 @@ std::string MqttHub::Start(std::vector<std::string> extra_args, bool amqp) {
     // A failed attempt's data directory names another address in its certificate: start afresh.
     std::error_code ignored;
     std::filesystem::remove_all(data(), ignored);
+    args_ = args;
     process_ = std::make_unique<HubProcess>(std::move(args), dir_.str());
     if (process_->WaitUntilReady()) break;
     last = "iothubd did not start: " + process_->err();
@@ -97,6 +98,15 @@ std::string MqttHub::Start(std::vector<std::string> extra_args, bool amqp) {
   auto owner = core::auth::ParseConnectionString(strings["iothubowner"].get<std::string>());
   if (!owner.has_value()) return "bad iothubowner connection string";
   owner_key_ = owner->shared_access_key;
+  return "";
+}
+
+std::string MqttHub::KillAndRestart() {
+  if (!process_) return "the hub is not running";
+  process_->Signal(SIGKILL);
+  if (!process_->WaitForExit(std::chrono::seconds(10))) return "iothubd did not die of SIGKILL";
+  process_ = std::make_unique<HubProcess>(args_, dir_.str());
+  if (!process_->WaitUntilReady()) return "iothubd did not start again: " + process_->err();
   return "";
 }
 

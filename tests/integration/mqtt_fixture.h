@@ -43,6 +43,9 @@ class MqttHub {
   std::string Start(std::vector<std::string> extra_args = {}, bool amqp = false);
   // SIGTERM and wait; "" when it exited 0.
   std::string Stop();
+  // kill -9, then iothubd again on the same address, ports and data directory: a crash and a
+  // restart. "" when it is up again. The log of the run before is lost (the captures restart).
+  std::string KillAndRestart();
 
   const std::string& host() const { return address_; }  // also the --hostname
   const std::string& address() const { return address_; }
@@ -103,6 +106,7 @@ class MqttHub {
  private:
   TempDir dir_;
   std::unique_ptr<HubProcess> process_;
+  std::vector<std::string> args_;  // of the running hub
   std::string address_;
   uint16_t mqtt_port_ = 0, plain_port_ = 0, https_port_ = 0, amqp_port_ = 0, plain_amqp_port_ = 0;
   std::string owner_key_;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/mqtt_fixture.h"
@@ -183,6 +184,62 @@ TEST_F(MqttPahoTest, UnacknowledgedDeliveryComesBackWithDup) {
   json feedback = hub_->WaitFeedback("dup-1");
   ASSERT_EQ(feedback.size(), 1u) << Log();
   EXPECT_EQ(feedback[0]["statusCode"], "Success");
+}
+
+// The Python SDK subscribes once per client and never again, whatever Session Present says
+// (PROTOCOL.md): a persistent session's subscription survives a crash (kill -9) and restart of the
+// hub, and a message sent after the restart reaches the client, connected, without a SUBSCRIBE.
+TEST_F(MqttPahoTest, PersistentSubscriptionSurvivesAKillAndRestartOfTheHub) {
+  json first = Session({"--clean", "0", "--subscribe", C2dFilter(), "--timeout", "0"}, "first");
+  ASSERT_EQ(first["connack"], 0) << first << Log();
+  ASSERT_EQ(first["subscriptions"][0]["granted"], 1) << first;
+  ASSERT_EQ(hub_->KillAndRestart(), "");
+  std::vector<std::string> argv{kPython,
+                                std::string(IOTHUB_INTEGRATION_DIR) + "/mqtt_paho_client.py",
+                                "--host",      hub_->address(),
+                                "--port",      std::to_string(hub_->mqtt_port()),
+                                "--ca",        hub_->ca(),
+                                "--client-id", id_,
+                                "--username",  hub_->UserName(id_),
+                                "--password",  hub_->DeviceToken(id_, key_),
+                                "--clean",     "0",
+                                "--receive",   "1",
+                                "--timeout",   "20"};
+  ChildProcess second(std::move(argv), hub_->dir() + "/" + id_ + "-second");
+  // Connected by then (the script waits for the message once its CONNECT is answered).
+  std::this_thread::sleep_for(2s);
+  ASSERT_EQ(hub_->SendC2d(id_, "sent after the restart", {"IoTHub-MessageId: restart-1"}), 201)
+      << Log();
+  std::optional<int> exit = second.WaitForExit(40s);
+  json out = json::parse(second.out(), nullptr, false);
+  ASSERT_TRUE(out.is_object()) << "exit " << exit.value_or(-1) << ": " << second.out()
+                               << second.err();
+  ASSERT_EQ(out["connack"], 0) << out << Log();
+  EXPECT_EQ(out["sessionPresent"], true) << out;
+  ASSERT_EQ(out["messages"].size(), 1u) << "the subscription did not survive" << out << Log();
+  EXPECT_EQ(out["messages"][0]["payload"], "sent after the restart");
+}
+
+// A delivery the client had not acknowledged when the hub was killed comes again after the
+// restart, with DUP=1 and its packet id, while its lock lasts.
+TEST_F(MqttPahoTest, AnUnacknowledgedDeliveryComesBackWithDupAfterAKillAndRestart) {
+  ASSERT_EQ(hub_->SendC2d(id_, "in flight", {"IoTHub-MessageId: inflight-1"}), 201);
+  json first = Session({"--client", "raw", "--clean", "0", "--subscribe", C2dFilter(), "--receive",
+                        "1", "--timeout", "10", "--no-ack"},
+                       "first");
+  ASSERT_EQ(first["connack"], 0) << first << Log();
+  ASSERT_EQ(first["messages"].size(), 1u) << first << Log();
+  // The session's in-flight record is written without a sync: a kill -9 leaves it to the OS.
+  std::this_thread::sleep_for(200ms);
+  ASSERT_EQ(hub_->KillAndRestart(), "");
+  json second =
+      Session({"--client", "raw", "--clean", "0", "--receive", "1", "--timeout", "15"}, "second");
+  ASSERT_EQ(second["connack"], 0) << second << Log();
+  EXPECT_EQ(second["sessionPresent"], true) << second;
+  ASSERT_EQ(second["messages"].size(), 1u) << "not redelivered" << second << Log();
+  EXPECT_EQ(second["messages"][0]["dup"], true) << second;
+  EXPECT_EQ(second["messages"][0]["packetId"], first["messages"][0]["packetId"]) << second;
+  EXPECT_EQ(second["messages"][0]["payload"], "in flight") << second;
 }
 
 }  // namespace

@@ -102,6 +102,7 @@ Result<Principal> Authenticator::Authenticate(std::string_view text) const {
   principal.kind = Principal::Kind::kDevice;
   principal.device_id = std::string(device_id);
   principal.rights = kDeviceConnect;
+  principal.credentials_version = credentials->version;
   return principal;
 }
 
@@ -140,6 +141,12 @@ Status Authenticator::AuthorizeDeviceConnect(const Principal& principal,
   }
   if (!credentials->enabled) {
     return Unauthenticated("device '" + std::string(device_id) + "' is disabled", "DeviceDisabled");
+  }
+  if (principal.kind == Principal::Kind::kDevice &&
+      principal.credentials_version != credentials->version) {
+    return Unauthenticated("the token was signed with credentials device '" +
+                               std::string(device_id) + "' no longer has",
+                           "IotHubUnauthorizedAccess");
   }
   return Status::Ok();
 }

@@ -19,6 +19,9 @@ struct DeviceCredentials {
   std::string primary_key;    // base64; empty when the device has no symmetric key
   std::string secondary_key;  // base64; may be empty
   bool enabled = true;
+  // Changes whenever the device's credentials change, and when a device of the same id is created
+  // again: a device principal authenticated under another version is no longer valid.
+  uint64_t version = 0;
 };
 
 // Looks a device up by its exact (case-sensitive) id. Called from any thread: must be thread-safe.
@@ -36,6 +39,7 @@ struct Principal {
   uint32_t rights = 0;      // Right bits: the policy's, or kDeviceConnect for a device
   std::string scope;        // the token's sr, URL-decoded, lowercased, without trailing '/'
   Timestamp expiry;         // the token's se
+  uint64_t credentials_version = 0;  // kDevice: DeviceCredentials::version when authenticated
 };
 
 // How `principal` authenticated, as IoT Hub stamps it on telemetry (iothub-connection-auth-method):
@@ -79,7 +83,9 @@ class Authenticator {
   // "<host>/devices/<device_id>"), then the device must exist (else Unauthenticated,
   // "DeviceNotFound") and be enabled (else Unauthenticated, "DeviceDisabled"): this also covers a
   // policy token (skn=device) connecting as a device, and a device disabled since its token was
-  // checked.
+  // checked. A device principal must also have been authenticated with the device's current
+  // credentials (else Unauthenticated, "IotHubUnauthorizedAccess": the device was re-keyed, or
+  // deleted and created again, since).
   Status AuthorizeDeviceConnect(const Principal& principal, std::string_view device_id) const;
 
   const std::string& hub_host() const { return hub_host_; }

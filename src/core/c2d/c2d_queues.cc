@@ -162,6 +162,17 @@ std::vector<Message> C2dQueues::ReceiveAndLockUpTo(std::string_view device_id, s
   return out;
 }
 
+std::optional<std::pair<Message, Timestamp>> C2dQueues::FindLocked(std::string_view device_id,
+                                                                   std::string_view lock_token) {
+  ProcessTimers();
+  QueuedMessage* m = core_.FindLocked(device_id, lock_token);
+  if (m == nullptr) return std::nullopt;
+  Message out = m->stored.message;
+  out.lock_token = m->lock_token;
+  out.delivery_count = m->delivery_count;
+  return std::pair{std::move(out), m->lock_deadline};
+}
+
 void C2dQueues::Complete(std::string_view device_id, std::string_view lock_token,
                          std::function<void(Status)> done) {
   Settle(device_id, lock_token, Outcome::kComplete, std::move(done));

@@ -100,6 +100,12 @@ class C2dQueues {
   std::vector<Message> ReceiveAndLockUpTo(std::string_view device_id, size_t max_count,
                                           std::optional<Duration> lock_timeout = {});
 
+  // A copy of the message `lock_token` still locks (as ReceiveAndLock returned it), with its lock
+  // deadline; nullopt when the lock is gone (expired, settled, the message expired). Locks
+  // survive a restart (Recover), so a front-end can send a delivery again after one.
+  std::optional<std::pair<Message, Timestamp>> FindLocked(std::string_view device_id,
+                                                          std::string_view lock_token);
+
   // Settles the message locked by `lock_token`. Complete removes it (feedback Success); Reject
   // dead-letters it (Rejected); both call `done` once that is durable (kSync). Abandon makes it
   // visible again with delivery_count + 1 at once and calls `done` once the new state is written

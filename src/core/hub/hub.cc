@@ -32,8 +32,20 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
     c2d_.back()->SetFeedbackCallback([this](std::vector<StoredFeedbackRecord> records) {
       feedback_->AddRecords(std::move(records));
     });
+    presence_.push_back(std::make_unique<Presence>(*registry_, *authenticator_));
   }
+  // Revocation reaches the device's shard before anything the registry change lets happen next
+  // (a re-created device's first C2D message, a connection under new keys): posts keep order.
+  registry_->AddRevocationListener([this](const std::string& id, std::string_view why) {
+    size_t shard = ShardOf(id);
+    shards_[shard]->Post(
+        [this, shard, id, why = std::string(why)] { presence_[shard]->Revoke(id, why); });
+  });
+  sessions_ = std::make_unique<SessionStore>(store_);
   registry_->AddDeleteListener([this](const std::string& id) {
+    sessions_->Remove(id, [id](const Status& s) {
+      if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the session of deleted device {}: {}", id, s.ToString());
+    });
     size_t shard = ShardOf(id);
     shards_[shard]->Post([this, shard, id] {
       c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
@@ -121,6 +133,74 @@ void Hub::PurgeC2d(std::string device_id, Executor& reply_to,
     c2d_[shard]->Purge(device_id, [&reply_to, done = std::move(done)](Result<uint64_t> r) mutable {
       reply_to.Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
     });
+  });
+}
+
+void Hub::ConnectDevice(std::string device_id, auth::Principal principal,
+                        std::shared_ptr<DeviceLink> link, Executor& reply_to,
+                        std::function<void(Status)> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id),
+                        principal = std::move(principal), link = std::move(link), &reply_to,
+                        done = std::move(done)]() mutable {
+    Status s = presence_[shard]->Attach(device_id, principal, std::move(link));
+    reply_to.Post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+  });
+}
+
+void Hub::DisconnectDevice(std::string device_id, std::shared_ptr<DeviceLink> link) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), link = std::move(link)] {
+    presence_[shard]->Detach(device_id, link.get());
+  });
+}
+
+void Hub::ReceiveC2d(std::string device_id, std::optional<Duration> lock_timeout,
+                     Executor& reply_to, std::function<void(std::optional<Message>)> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), lock_timeout, &reply_to,
+                        done = std::move(done)]() mutable {
+    std::optional<Message> m = c2d_[shard]->ReceiveAndLock(device_id, lock_timeout);
+    reply_to.Post([done = std::move(done), m = std::move(m)]() mutable { done(std::move(m)); });
+  });
+}
+
+void Hub::CompleteC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                      std::function<void(Status)> done) {
+  SettleC2d(std::move(device_id), std::move(lock_token), Settlement::kComplete, reply_to,
+            std::move(done));
+}
+
+void Hub::RejectC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                    std::function<void(Status)> done) {
+  SettleC2d(std::move(device_id), std::move(lock_token), Settlement::kReject, reply_to,
+            std::move(done));
+}
+
+void Hub::AbandonC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                     std::function<void(Status)> done) {
+  SettleC2d(std::move(device_id), std::move(lock_token), Settlement::kAbandon, reply_to,
+            std::move(done));
+}
+
+void Hub::SettleC2d(std::string device_id, std::string lock_token, Settlement settlement,
+                    Executor& reply_to, std::function<void(Status)> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id),
+                        lock = std::move(lock_token), settlement, &reply_to,
+                        done = std::move(done)]() mutable {
+    auto reply = [&reply_to, done = std::move(done)](Status s) mutable {
+      reply_to.Post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+    };
+    C2dQueues& queues = *c2d_[shard];
+    switch (settlement) {
+      case Settlement::kComplete:
+        return queues.Complete(device_id, lock, std::move(reply));
+      case Settlement::kReject:
+        return queues.Reject(device_id, lock, std::move(reply));
+      case Settlement::kAbandon:
+        return queues.Abandon(device_id, lock, std::move(reply));
+    }
   });
 }
 

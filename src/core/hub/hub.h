@@ -15,6 +15,8 @@
 #include "core/auth/policy.h"
 #include "core/c2d/c2d_queues.h"
 #include "core/c2d/feedback_queue.h"
+#include "core/hub/presence.h"
+#include "core/hub/session_store.h"
 #include "core/message.h"
 #include "core/registry/registry.h"
 #include "core/telemetry/telemetry_log.h"
@@ -30,9 +32,10 @@ struct HubOptions {
 };
 
 // The whole protocol-neutral hub, as the front-ends see it: the registry, shared access policies
-// and authenticator, one C2dQueues per shard, the feedback queue, and the telemetry log, wired
-// together (a deleted device loses its queue; the queues' feedback records reach the feedback
-// queue; the registry reports queue depths).
+// and authenticator, one C2dQueues and one Presence per shard, the feedback queue, and the
+// telemetry log, wired together (a deleted device loses its queue; a deleted, disabled or re-keyed
+// device loses its connection; the queues' feedback records reach the feedback queue; the
+// registry reports queue depths).
 //
 // Threads: share-nothing shards (ARCHITECTURE.md, "Threading"). Device `d` belongs to shard
 // ShardOf(d); c2d(i) is used only on shard i's executor, feedback() only on feedback_executor()
@@ -71,6 +74,29 @@ class Hub {
   C2dQueues& c2d(size_t shard) { return *c2d_[shard]; }
   // Only on feedback_executor().
   FeedbackQueue& feedback() { return *feedback_; }
+  // Only on shard `shard`'s executor: for front-end objects that live on a device's shard.
+  Presence& presence(size_t shard) { return *presence_[shard]; }
+  // Durable device sessions (thread-safe). A deleted device's session is dropped by the hub.
+  SessionStore& sessions() { return *sessions_; }
+
+  // Device presence (presence.h), from any thread. ConnectDevice attaches `link` for the device
+  // on its shard and calls `done` on `reply_to` with the outcome (a refusal says why; the link
+  // was not attached). DisconnectDevice detaches it (ignored unless it is the current link).
+  void ConnectDevice(std::string device_id, auth::Principal principal,
+                     std::shared_ptr<DeviceLink> link, Executor& reply_to,
+                     std::function<void(Status)> done);
+  void DisconnectDevice(std::string device_id, std::shared_ptr<DeviceLink> link);
+
+  // A device's C2D operations, from any thread: each runs on the device's shard and calls `done`
+  // on `reply_to` (see C2dQueues for their semantics and errors).
+  void ReceiveC2d(std::string device_id, std::optional<Duration> lock_timeout, Executor& reply_to,
+                  std::function<void(std::optional<Message>)> done);
+  void CompleteC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                   std::function<void(Status)> done);
+  void RejectC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                 std::function<void(Status)> done);
+  void AbandonC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                  std::function<void(Status)> done);
 
   // Sends a C2D message from any thread: runs on the device's shard and calls `done` on
   // `reply_to` with the sequence number once the message is durable, or with the error.
@@ -99,6 +125,9 @@ class Hub {
 
  private:
   Status DropOrphanQueues(size_t shard);
+  enum class Settlement { kComplete, kReject, kAbandon };
+  void SettleC2d(std::string device_id, std::string lock_token, Settlement settlement,
+                 Executor& reply_to, std::function<void(Status)> done);
 
   HubOptions options_;
   storage::Store& store_;
@@ -110,6 +139,8 @@ class Hub {
   std::unique_ptr<TelemetryLog> telemetry_;
   std::unique_ptr<FeedbackQueue> feedback_;
   std::vector<std::unique_ptr<C2dQueues>> c2d_;
+  std::vector<std::unique_ptr<Presence>> presence_;
+  std::unique_ptr<SessionStore> sessions_;
   std::unique_ptr<std::atomic<uint64_t>[]> c2d_depths_;  // per shard, written by ProcessTimers
   std::atomic<uint64_t> feedback_messages_{0};
   std::atomic<uint64_t> feedback_pending_{0};

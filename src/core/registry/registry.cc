@@ -320,6 +320,7 @@ Status Registry::DeleteLocked(std::string_view id, std::string_view if_match) {
     listeners = delete_listeners_;
   }
   const std::string id_string(id);
+  Revoke(id_string, "the device was deleted");
   for (const DeleteListener& listener : listeners) listener(id_string);
   return Status::Ok();
 }
@@ -327,6 +328,11 @@ Status Registry::DeleteLocked(std::string_view id, std::string_view if_match) {
 void Registry::AddDeleteListener(DeleteListener listener) {
   std::unique_lock lock(mu_);
   delete_listeners_.push_back(std::move(listener));
+}
+
+void Registry::AddRevocationListener(RevocationListener listener) {
+  std::unique_lock lock(mu_);
+  revocation_listeners_.push_back(std::move(listener));
 }
 
 void Registry::SetC2dCountProvider(C2dCountProvider provider) {
@@ -350,6 +356,7 @@ std::optional<auth::DeviceCredentials> Registry::Credentials(std::string_view id
     c.secondary_key = d.secondary_key;
   }
   c.enabled = d.status == DeviceStatus::kEnabled;
+  c.version = it->second.credentials_version;
   return c;
 }
 
@@ -375,14 +382,16 @@ Result<Device> Registry::CommitIdentity(Device d, uint64_t expected_revision) {
     return PreconditionFailed("device '" + d.id + "' changed in the store", "PreconditionFailed");
   }
   Device out;
+  std::string revoked;
   {
     std::unique_lock lock(mu_);
     auto it = devices_.find(d.id);
     if (it != devices_.end()) CopyRuntime(it->second.device, &d);
     Entry entry{std::move(d), r->revisions_or_ids.at(0)};
     out = Output(entry);
-    CachePut(std::move(entry));
+    revoked = CachePut(std::move(entry));
   }
+  if (!revoked.empty()) Revoke(out.id, revoked);
   return WithC2dCount(std::move(out));
 }
 
@@ -404,19 +413,33 @@ Status Registry::CheckScopes(const Device& d) const {
 
 void Registry::RefreshFromStore(const std::string& id) {
   Result<storage::TableEntry> stored = store_.Get(kDevicesTable, id);
-  std::unique_lock lock(mu_);
-  if (!stored) {
-    if (stored.error().code() == StatusCode::kNotFound) CacheErase(id);
-    return;
+  std::string revoked;
+  {
+    std::unique_lock lock(mu_);
+    if (!stored) {
+      if (stored.error().code() == StatusCode::kNotFound && devices_.contains(id)) {
+        CacheErase(id);
+        revoked = "the device was deleted";
+      }
+    } else if (Result<Device> device = DecodeDeviceIdentity(stored->value); !device) {
+      HUB_LOG_ERROR("registry", "device record '{}': {}", id, device.error().ToString());
+      return;
+    } else {
+      auto it = devices_.find(id);
+      if (it != devices_.end()) CopyRuntime(it->second.device, &*device);
+      revoked = CachePut(Entry{std::move(*device), stored->revision});
+    }
   }
-  Result<Device> device = DecodeDeviceIdentity(stored->value);
-  if (!device) {
-    HUB_LOG_ERROR("registry", "device record '{}': {}", id, device.error().ToString());
-    return;
+  if (!revoked.empty()) Revoke(id, revoked);
+}
+
+void Registry::Revoke(const std::string& id, std::string_view why) {
+  std::vector<RevocationListener> listeners;
+  {
+    std::shared_lock lock(mu_);
+    listeners = revocation_listeners_;
   }
-  auto it = devices_.find(id);
-  if (it != devices_.end()) CopyRuntime(it->second.device, &*device);
-  CachePut(Entry{std::move(*device), stored->revision});
+  for (const RevocationListener& listener : listeners) listener(id, why);
 }
 
 void Registry::Count(const Device& d, int delta) {
@@ -426,7 +449,27 @@ void Registry::Count(const Device& d, int delta) {
   if (d.connection_state == ConnectionState::kConnected) add(stats_.connected);
 }
 
-void Registry::CachePut(Entry entry) {
+std::string Registry::CachePut(Entry entry) {
+  std::string revoked;
+  auto old = devices_.find(entry.device.id);
+  const Device& d = entry.device;
+  if (old == devices_.end()) {
+    entry.credentials_version = next_credentials_version_++;
+  } else {
+    const Device& o = old->second.device;
+    if (o.generation_id != d.generation_id) {
+      revoked = "the device was deleted";  // and created again: a new identity
+    } else if (o.auth_type != d.auth_type || o.primary_key != d.primary_key ||
+               o.secondary_key != d.secondary_key || o.primary_thumbprint != d.primary_thumbprint ||
+               o.secondary_thumbprint != d.secondary_thumbprint) {
+      revoked = "the device's credentials changed";
+    } else if (o.status == DeviceStatus::kEnabled && d.status != DeviceStatus::kEnabled) {
+      revoked = "the device was disabled";
+    }
+    bool same_credentials = revoked.empty() || revoked == "the device was disabled";
+    entry.credentials_version =
+        same_credentials ? old->second.credentials_version : next_credentials_version_++;
+  }
   CacheErase(entry.device.id);
   Count(entry.device, +1);
   if (entry.device.capabilities.iot_edge) {
@@ -434,6 +477,7 @@ void Registry::CachePut(Entry entry) {
   }
   std::string id = entry.device.id;
   devices_.emplace(std::move(id), std::move(entry));
+  return revoked;
 }
 
 void Registry::CacheErase(const std::string& id) {

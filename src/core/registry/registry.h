@@ -55,6 +55,9 @@ class Registry {
  public:
   using C2dCountProvider = std::function<uint64_t(std::string_view device_id)>;
   using DeleteListener = std::function<void(const std::string& device_id)>;
+  // `why`: "the device was deleted", "the device was disabled", "the device's credentials
+  // changed".
+  using RevocationListener = std::function<void(const std::string& device_id, std::string_view why)>;
 
   // `store` and `clock` must outlive the Registry. `c2d_count` (optional) yields a device's
   // cloudToDeviceMessageCount when Get/List/Create/Replace return it; it is called without
@@ -110,8 +113,8 @@ class Registry {
 
   RegistryStats Stats() const;
 
-  // For the Authenticator: the device's keys (empty unless its auth type is sas) and whether it is
-  // enabled; nullopt when unknown.
+  // For the Authenticator: the device's keys (empty unless its auth type is sas), whether it is
+  // enabled, and its credentials version; nullopt when unknown.
   std::optional<auth::DeviceCredentials> Credentials(std::string_view id) const;
 
   // The device's generationId, or nullopt when unknown. A map lookup: the C2D queues ask it on
@@ -122,12 +125,20 @@ class Registry {
   // other Create/Replace/Delete can run (so a re-created device never sees its predecessor's
   // listener effects). It may call the registry's readers but not Create/Replace/Delete.
   void AddDeleteListener(DeleteListener listener);
+  // `listener` runs whenever what a device's open connections were authenticated with stops
+  // being valid: the device is deleted (before the delete listeners), disabled, or its
+  // credentials change (auth type, keys, thumbprints; a new credentials version). Same thread and
+  // rules as the delete listeners; also after a reload found a record changed by another writer.
+  void AddRevocationListener(RevocationListener listener);
   void SetC2dCountProvider(C2dCountProvider provider);
 
  private:
   struct Entry {
     Device device;          // etag and cloud_to_device_message_count are filled on the way out
     uint64_t revision = 0;  // of the identity record
+    // Changes whenever the credentials change and on every create (never repeats in a process):
+    // a principal authenticated under another version is no longer valid.
+    uint64_t credentials_version = 0;
   };
 
   // One attempt of Replace / Delete. Caller holds write_mu_.
@@ -140,8 +151,12 @@ class Registry {
   Status CheckScopes(const Device& device) const;
   // Re-reads one identity from the store after a failed compare-and-set. Caller holds write_mu_.
   void RefreshFromStore(const std::string& id);
+  // Calls the revocation listeners (no lock of mu_ held).
+  void Revoke(const std::string& id, std::string_view why);
   // Cache mutations keeping stats_ and edge_scopes_ in step. Caller holds mu_ exclusively.
-  void CachePut(Entry entry);
+  // CachePut assigns the credentials version and returns why the previous entry's connections
+  // must end ("" when they may go on).
+  std::string CachePut(Entry entry);
   void CacheErase(const std::string& id);
   void Count(const Device& device, int delta);
   // The batch of every dirty runtime record, when there is one and none is in flight; marks it
@@ -168,6 +183,8 @@ class Registry {
   bool activity_in_flight_ = false;
   std::condition_variable_any activity_done_;  // signalled when activity_in_flight_ turns false
   std::vector<DeleteListener> delete_listeners_;
+  std::vector<RevocationListener> revocation_listeners_;
+  uint64_t next_credentials_version_ = 1;
   C2dCountProvider c2d_count_;
 };
 

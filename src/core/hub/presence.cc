@@ -1,0 +1,49 @@
+#include "core/hub/presence.h"
+
+#include <utility>
+
+#include "base/log.h"
+
+namespace iothub::core {
+
+Presence::Presence(Registry& registry, const auth::Authenticator& authenticator)
+    : registry_(registry), authenticator_(authenticator) {}
+
+Status Presence::Attach(const std::string& device_id, const auth::Principal& principal,
+                        std::shared_ptr<DeviceLink> link) {
+  HUB_RETURN_IF_ERROR(authenticator_.AuthorizeDeviceConnect(principal, device_id));
+  auto [it, inserted] = links_.try_emplace(device_id, link);
+  if (!inserted) {
+    if (it->second == link) return Status::Ok();
+    std::shared_ptr<DeviceLink> older = std::exchange(it->second, std::move(link));
+    HUB_LOG_INFO("presence", "device '{}': a newer connection replaces the open one", device_id);
+    older->End(LinkEnd::kReplaced, "replaced by a newer connection of the device");
+    return Status::Ok();  // still connected: connectionState stays
+  }
+  registry_.SetConnectionState(device_id, true);
+  return Status::Ok();
+}
+
+void Presence::Detach(const std::string& device_id, const DeviceLink* link) {
+  auto it = links_.find(device_id);
+  if (it == links_.end() || it->second.get() != link) return;
+  links_.erase(it);
+  registry_.SetConnectionState(device_id, false);
+}
+
+void Presence::Revoke(const std::string& device_id, std::string_view why) {
+  auto it = links_.find(device_id);
+  if (it == links_.end()) return;
+  std::shared_ptr<DeviceLink> link = std::move(it->second);
+  links_.erase(it);
+  HUB_LOG_INFO("presence", "device '{}': closing its connection: {}", device_id, why);
+  registry_.SetConnectionState(device_id, false);
+  link->End(LinkEnd::kRevoked, std::string(why));
+}
+
+bool Presence::IsCurrent(const std::string& device_id, const DeviceLink* link) const {
+  auto it = links_.find(device_id);
+  return it != links_.end() && it->second.get() == link;
+}
+
+}  // namespace iothub::core

@@ -1,0 +1,194 @@
+// Device presence through the Hub: one live link per device across protocols, revocation on
+// delete, disable and credential changes, and the registry's connection state.
+#include "core/hub/presence.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/auth/sas_token.h"
+#include "core/hub/hub.h"
+#include "storage/memory/memory_store.h"
+#include "tests/testing/manual_executor.h"
+
+namespace iothub::core {
+namespace {
+
+using std::chrono::minutes;
+
+// A link that records how the core ended it.
+class RecordingLink : public DeviceLink {
+ public:
+  void End(LinkEnd why, const std::string& reason) override {
+    ends.push_back(why);
+    reasons.push_back(reason);
+  }
+  std::vector<LinkEnd> ends;
+  std::vector<std::string> reasons;
+};
+
+class PresenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HubOptions options;
+    options.host_name = "hub.example";
+    hub_ = std::make_unique<Hub>(options, store_, clock_, std::vector<Executor*>{&shard0_, &shard1_});
+    ASSERT_TRUE(hub_->Open().ok());
+  }
+
+  void RunAll() {
+    while (shard0_.RunAll() + shard1_.RunAll() + reply_.RunAll() > 0) {
+    }
+  }
+
+  Device CreateDevice(const std::string& id) {
+    Device d;
+    d.id = id;
+    auto created = hub_->registry().Create(d);
+    EXPECT_TRUE(created.has_value()) << created.error().ToString();
+    return created.value_or(Device{});
+  }
+
+  auth::Principal PrincipalOf(const Device& d, const std::string& key = "") {
+    std::string token = auth::CreateSasToken("hub.example/devices/" + d.id,
+                                             key.empty() ? d.primary_key : key,
+                                             clock_.Now() + minutes(10));
+    auto principal = hub_->authenticator().Authenticate(token);
+    EXPECT_TRUE(principal.has_value()) << principal.error().ToString();
+    return principal.value_or(auth::Principal{});
+  }
+
+  Status Connect(const Device& d, const auth::Principal& p, std::shared_ptr<DeviceLink> link) {
+    std::optional<Status> result;
+    hub_->ConnectDevice(d.id, p, std::move(link), reply_, [&](Status s) { result = s; });
+    RunAll();
+    EXPECT_TRUE(result.has_value());
+    return result.value_or(Internal("no reply"));
+  }
+
+  ConnectionState StateOf(const std::string& id) {
+    return hub_->registry().Get(id)->connection_state;
+  }
+
+  FakeClock clock_;
+  storage::MemoryStore store_;
+  testing::ManualExecutor shard0_, shard1_, reply_;
+  std::unique_ptr<Hub> hub_;
+};
+
+TEST_F(PresenceTest, AttachMarksTheDeviceConnectedAndDetachDisconnected) {
+  Device d = CreateDevice("d1");
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kConnected);
+  hub_->DisconnectDevice("d1", link);
+  RunAll();
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kDisconnected);
+  EXPECT_TRUE(link->ends.empty());
+}
+
+// One live link per device whatever the protocol: the newer replaces the older, and the older's
+// late detach neither disconnects the device nor ends the newer.
+TEST_F(PresenceTest, ANewerLinkReplacesTheOlderAndItsLateDetachChangesNothing) {
+  Device d = CreateDevice("d1");
+  auto mqtt = std::make_shared<RecordingLink>();
+  auto amqp = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), mqtt).ok());
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), amqp).ok());
+  EXPECT_EQ(mqtt->ends, std::vector<LinkEnd>{LinkEnd::kReplaced});
+  EXPECT_TRUE(amqp->ends.empty());
+  hub_->DisconnectDevice("d1", mqtt);
+  RunAll();
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kConnected);
+  EXPECT_TRUE(hub_->presence(hub_->ShardOf("d1")).IsCurrent("d1", amqp.get()));
+  hub_->DisconnectDevice("d1", amqp);
+  RunAll();
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kDisconnected);
+}
+
+TEST_F(PresenceTest, AttachingTheSameLinkTwiceIsHarmless) {
+  Device d = CreateDevice("d1");
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  EXPECT_TRUE(link->ends.empty());
+}
+
+TEST_F(PresenceTest, DeletingTheDeviceEndsItsLink) {
+  Device d = CreateDevice("d1");
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  ASSERT_TRUE(hub_->registry().Delete("d1", "").ok());
+  RunAll();
+  EXPECT_EQ(link->ends, std::vector<LinkEnd>{LinkEnd::kRevoked});
+  EXPECT_EQ(link->reasons, std::vector<std::string>{"the device was deleted"});
+}
+
+TEST_F(PresenceTest, DisablingTheDeviceEndsItsLinkAndItsPrincipalCannotAttachAgain) {
+  Device d = CreateDevice("d1");
+  auth::Principal p = PrincipalOf(d);
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, p, link).ok());
+  Device disabled = d;
+  disabled.status = DeviceStatus::kDisabled;
+  ASSERT_TRUE(hub_->registry().Replace(disabled, "").has_value());
+  RunAll();
+  EXPECT_EQ(link->ends, std::vector<LinkEnd>{LinkEnd::kRevoked});
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kDisconnected);
+  Status again = Connect(d, p, std::make_shared<RecordingLink>());
+  EXPECT_EQ(again.reason(), "DeviceDisabled");
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kDisconnected);
+}
+
+TEST_F(PresenceTest, NewKeysEndTheLinkAndRefuseAPrincipalOfTheOldKeys) {
+  Device d = CreateDevice("d1");
+  auth::Principal old_key = PrincipalOf(d);
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, old_key, link).ok());
+  Device rekeyed = d;
+  rekeyed.primary_key = "c2VjcmV0LWtleS1udW1iZXItdHdvLTMyLWJ5dGVzLWxvbmch";
+  auto replaced = hub_->registry().Replace(rekeyed, "");
+  ASSERT_TRUE(replaced.has_value()) << replaced.error().ToString();
+  RunAll();
+  EXPECT_EQ(link->ends, std::vector<LinkEnd>{LinkEnd::kRevoked});
+  EXPECT_EQ(link->reasons, std::vector<std::string>{"the device's credentials changed"});
+  // Authenticated before the change (on a front-end's thread), attached after: refused.
+  EXPECT_FALSE(Connect(d, old_key, std::make_shared<RecordingLink>()).ok());
+  // The unchanged secondary key signs new tokens as before; the new primary too.
+  EXPECT_TRUE(Connect(d, PrincipalOf(*replaced, replaced->secondary_key),
+                      std::make_shared<RecordingLink>())
+                  .ok());
+  EXPECT_TRUE(Connect(d, PrincipalOf(*replaced), std::make_shared<RecordingLink>()).ok());
+}
+
+// A device deleted and created again is a new identity: a principal of the old one never attaches.
+TEST_F(PresenceTest, APrincipalOfADeletedDeviceNeverAttachesToItsSuccessor) {
+  Device d = CreateDevice("d1");
+  auth::Principal old_identity = PrincipalOf(d);
+  ASSERT_TRUE(hub_->registry().Delete("d1", "").ok());
+  Device created = d;
+  created.generation_id.clear();
+  created.etag.clear();
+  ASSERT_TRUE(hub_->registry().Create(created).has_value());  // the same keys
+  RunAll();
+  EXPECT_FALSE(Connect(d, old_identity, std::make_shared<RecordingLink>()).ok());
+}
+
+TEST_F(PresenceTest, ChangesThatLeaveCredentialsAloneKeepTheLink) {
+  Device d = CreateDevice("d1");
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  Device changed = d;
+  changed.status_reason = "maintenance window";
+  changed.capabilities.iot_edge = true;
+  ASSERT_TRUE(hub_->registry().Replace(changed, "").has_value());
+  RunAll();
+  EXPECT_TRUE(link->ends.empty());
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kConnected);
+}
+
+}  // namespace
+}  // namespace iothub::core
