@@ -63,7 +63,7 @@ function message(id, ack, options = {}) {
   msg.messageId = id;
   msg.ack = ack;
   // In ms since the epoch: rhea cannot encode a Date here (amqp-research.md, section 3).
-  if (!options.defaultTtl) msg.expiryTimeUtc = Date.now() + 10 * 60 * 1000;
+  if (!options.defaultTtl) msg.expiryTimeUtc = Date.now() + (options.ttlMs || 10 * 60 * 1000);
   for (const [key, value] of Object.entries(options.properties || {})) {
     msg.properties.add(key, value);
   }
@@ -128,7 +128,8 @@ async function main() {
   const opened = [];
 
   await step('open', async () => {
-    for (const id of ['fb-reject', 'fb-abandon', 'fb-expired', 'fb-purge', 'fb-depth', 'fb-ack']) {
+    for (const id of ['fb-reject', 'fb-abandon', 'fb-expired', 'fb-purge', 'fb-depth', 'fb-ack',
+      'fb-short']) {
       devices[id] = await createDevice(registry, id);
     }
     await service.open();
@@ -212,6 +213,20 @@ async function main() {
     }),
     step('unknownDevice', async () => ({ result: await send('no-such-device',
       message('unknown-1', 'full')) })),
+    // A sender's own expiry under the hub's minimum default TTL (a minute), as Azure's samples
+    // send it: now + 10 s, and now + 60 s (which arrives a few ms under a minute). Both are
+    // accepted and delivered.
+    step('shortExpiry', async () => {
+      const sent = [
+        await send('fb-short', message('short-10s', 'full', { ttlMs: 10000 })),
+        await send('fb-short', message('short-60s', 'full', { ttlMs: 60000 })),
+      ];
+      const log = [];
+      opened.push(await openDevice(devices['fb-short'].connectionString, log,
+        (client, msg) => client.complete(msg)));
+      const got = await waitForRecords('fb-short', 2, 20000);
+      return { sent, deliveries: log, records: got };
+    }),
     // Each ack mode, completed and rejected: only positive+complete, negative+reject and full
     // (both) produce records.
     step('ackModes', async () => {

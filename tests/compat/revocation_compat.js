@@ -3,7 +3,8 @@
 // judges the output): a device app (azure-iot-device over Mqtt, MqttWs, Amqp, AmqpWs or Http)
 // receives a C2D message, then the back-end (azure-iothub's Registry) deletes the device, deletes
 // and creates it again, disables it, or gives it new keys. The case records what the device app
-// saw (its 'disconnect' and 'error' events, with how long after the change), the C2D messages it
+// saw (its and its transport's 'disconnect' and 'error' events, with how long after the registry
+// answered the change), the C2D messages it
 // received (one more, sent after the change, must never arrive), what a telemetry send after the
 // change gave, and what the service's send after the change gave. Usage:
 //   NODE_EXTRA_CA_CERTS=<data dir>/tls/ca.pem node revocation_compat.js config.json
@@ -14,7 +15,8 @@ const crypto = require('crypto');
 const fs = require('fs');
 const { Registry, Client, ConnectionString } = require('azure-iothub');
 const { Message, NoRetry } = require('azure-iot-common');
-const { Client: DeviceClient } = require('azure-iot-device');
+const { Client: DeviceClient, SharedAccessKeyAuthenticationProvider } =
+  require('azure-iot-device');
 const { Mqtt, MqttWs } = require('azure-iot-device-mqtt');
 const { Amqp, AmqpWs } = require('azure-iot-device-amqp');
 const { Http } = require('azure-iot-device-http');
@@ -81,9 +83,14 @@ async function applyChange(registry, change, id) {
 async function revocationCase(registry, service, transportName, change) {
   const id = `rv-${transportName.toLowerCase()}-${change}`;
   const device = (await registry.create({ deviceId: id })).responseBody;
-  const client = DeviceClient.fromConnectionString(connectionStringOf(device),
-                                                   transports[transportName]);
+  // The transport made here rather than by fromConnectionString, so that its own 'disconnect'
+  // event (the connection's end, before the client decides whether to reconnect) is seen too.
+  const transport = new transports[transportName](
+    SharedAccessKeyAuthenticationProvider.fromConnectionString(connectionStringOf(device)));
+  const client = new DeviceClient(transport);
   const events = [];
+  transport.on('disconnect', (err) => events.push(Object.assign(
+    { event: 'transport disconnect', at: Date.now() }, err ? describeError(err) : {})));
   const received = [];
   client.on('message', (msg) => {
     received.push(msg.messageId);
@@ -100,8 +107,9 @@ async function revocationCase(registry, service, transportName, change) {
   await service.send(id, before);
   await waitFor(() => received.includes('before'), 20000, 'the first C2D message');
 
-  const changedAt = Date.now();
   const changed = await applyChange(registry, change, id);
+  // Event times count from the registry's answer (an event may come before it: negative).
+  const changedAt = Date.now();
   // How the app learns that its connection ended (an HTTP device only on its next request).
   await waitFor(() => events.length > 0, 10000, 'a disconnect or error event').catch(() => {});
 
@@ -149,6 +157,9 @@ async function main() {
   }
   await Promise.all(cases);
   await service.close();
+  // A closed device client may leave a timer of its transport behind: the results are printed
+  // right after this resolves, and the process need not wait for it.
+  setTimeout(() => process.exit(), 1000).unref();
 }
 
 printResults(main, results);

@@ -172,7 +172,8 @@ class AmqpCSdkTest : public AmqpHubTest<AmqpCSdkTest> {
         if (first <= delivery_id && delivery_id <= last) settled = true;
       }
       if (TransferOn(f, "cbs-receiver")) {
-        const wire::Value* status = MapEntry(Sections(f.payload), 0x74, "status-code");
+        std::vector<wire::Value> sections = Sections(f.payload);
+        const wire::Value* status = MapEntry(sections, 0x74, "status-code");
         return {status == nullptr ? -1 : static_cast<int64_t>(status->number), settled};
       }
     }
