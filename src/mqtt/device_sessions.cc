@@ -303,6 +303,7 @@ void DeviceSessions::Persist(const std::string& device_id, Session& session,
   }
   session.save_in_flight = true;
   session.save_again = false;
+  session.saved_at = clock_.Now();
   core::StoredSession stored{.device_id = device_id,
                              .generation_id = session.generation_id,
                              .updated = clock_.Now(),
@@ -405,11 +406,16 @@ void DeviceSessions::RebuildRestored(const std::string& device_id, Session& sess
 
 void DeviceSessions::ExpireIdle() {
   if (options_.session_expiry.count() <= 0) return;
-  Timestamp cutoff = clock_.Now() - options_.session_expiry;
+  Timestamp now = clock_.Now();
+  Timestamp cutoff = now - options_.session_expiry;
   std::vector<std::string> gone;
-  for (const auto& [device_id, session] : sessions_) {
-    if (!session.connection && !session.clean && session.last_seen < cutoff) {
+  for (auto& [device_id, session] : sessions_) {
+    if (session.clean) continue;
+    if (!session.connection && session.last_seen < cutoff) {
       gone.push_back(device_id);
+    } else if (session.connection && now - session.saved_at > options_.session_expiry / 4) {
+      // A device connected for long: its stored record must not look expired after a crash.
+      Persist(device_id, session);
     }
   }
   for (const std::string& device_id : gone) {

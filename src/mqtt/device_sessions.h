@@ -118,7 +118,9 @@ class DeviceSessions {
   // shards serve, on the control thread). False when its state cannot be decoded (it is skipped).
   bool Restore(const core::StoredSession& stored);
   // Drops persistent sessions whose device has been away for longer than
-  // options.session_expiry (never when it is zero). Call now and then (Endpoint::Tick).
+  // options.session_expiry (never when it is zero), and writes again those of devices connected
+  // for long (so that after a crash their stored record is not taken for expired). Call now and
+  // then (Endpoint::Tick).
   void ExpireIdle();
 
   // For tests and metrics.
@@ -145,6 +147,7 @@ class DeviceSessions {
     uint64_t epoch = 0;
     std::string generation_id;  // the device incarnation it belongs to (stored with it)
     Timestamp last_seen;        // the end of its last connection (expiry)
+    Timestamp saved_at;         // when its last store write started
     bool save_in_flight = false;  // a store write of it is under way
     bool save_again = false;      // and it changed since
   };

@@ -168,6 +168,28 @@ TEST_F(ExpiringSessionTest, ASessionWhoseDeviceStaysAwayExpiresInMemoryAndInTheS
   EXPECT_FALSE(present);
 }
 
+// A device that stays connected for longer than the expiry keeps its session across a crash: its
+// record is written again now and then.
+TEST_F(ExpiringSessionTest, ASessionOfADeviceConnectedForLongSurvivesACrashAfterTheExpiry) {
+  core::Device d = CreateDevice("dev1");
+  auto client = NewClient();
+  client->Send(SdkConnect("dev1", DeviceToken("dev1", d.primary_key, std::chrono::hours(3))));
+  RunAll();
+  Subscribe(*client, "dev1");
+  for (int minute = 0; minute < 90; ++minute) {
+    clock_.Advance(std::chrono::minutes(1));
+    client->Send(Empty{.type = PacketType::kPingreq});  // within its keep-alive
+    shard0_.Post([&] { endpoint_->Tick(0); });
+    shard1_.Post([&] { endpoint_->Tick(1); });
+    RunAll();
+  }
+  ASSERT_FALSE(client->closed());
+  Restart();  // still connected when it crashed: 90 minutes after the SUBSCRIBE
+  bool present = false;
+  auto again = Connected(d, false, 0, &present);
+  EXPECT_TRUE(present);
+}
+
 // A session stored and then left alone past the expiry while the hub was down is not restored.
 TEST_F(ExpiringSessionTest, ASessionThatExpiredWhileTheHubWasDownIsNotRestored) {
   core::Device d = CreateDevice("dev1");
