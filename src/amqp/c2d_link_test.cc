@@ -220,6 +220,10 @@ TEST_F(C2dLinkTest, RevokingTheDeviceDetachesItsLinksAndNothingMoreReachesThem) 
     if (change != "disable") EnqueueC2d(id, C2d("after-" + change));
     pn_link_t* reattached = device.AttachReceiver(C2dTo(id), 10);
     EXPECT_EQ(TestClient::LinkCondition(reattached), "amqp:unauthorized-access");
+    // A CBS renewal with a token of before is refused too.
+    auto renewed = device.PutToken(DeviceToken(d), DeviceAudience(id));
+    ASSERT_TRUE(renewed.has_value());
+    EXPECT_EQ(renewed->status_code, 401) << renewed->description;
     EXPECT_TRUE(device.TakeReceived(c2d).empty());
     EXPECT_TRUE(device.TakeReceived(reattached).empty());
     EXPECT_FALSE(device.closed());

@@ -137,20 +137,24 @@ void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::str
 class PresenceLink final : public core::DeviceLink {
  public:
   PresenceLink(Endpoint& endpoint, std::weak_ptr<Connection> connection, size_t home,
-               std::string device_id, size_t device_shard)
+               std::string device_id, size_t device_shard, uint64_t serial)
       : endpoint_(endpoint),
         connection_(std::move(connection)),
         home_(home),
         device_id_(std::move(device_id)),
-        device_shard_(device_shard) {}
+        device_shard_(device_shard),
+        serial_(serial) {}
 
   void End(core::LinkEnd why, const std::string& reason) override {
-    endpoint_.c2d_dispatcher(device_shard_).DetachOwner(device_id_, this);
-    endpoint_.PostToShard(home_, [connection = connection_, device = device_id_,
-                                  link = static_cast<const core::DeviceLink*>(this), why, reason] {
-      if (auto c = connection.lock()) c->EndDevice(device, link, why, reason);
+    endpoint_.c2d_dispatcher(device_shard_)
+        .DetachOwner(device_id_, static_cast<const core::DeviceLink*>(this));
+    endpoint_.PostToShard(home_, [connection = connection_, device = device_id_, serial = serial_,
+                                  why, reason] {
+      if (auto c = connection.lock()) c->EndDevice(device, serial, why, reason);
     });
   }
+
+  uint64_t serial() const { return serial_; }
 
  private:
   Endpoint& endpoint_;
@@ -158,6 +162,7 @@ class PresenceLink final : public core::DeviceLink {
   const size_t home_;
   const std::string device_id_;
   const size_t device_shard_;
+  const uint64_t serial_;  // tells this hold of the connection on the device from later ones
 };
 
 // Messages locked for a link that is gone go back to their queue.
@@ -312,12 +317,18 @@ void Connection::Pump() {
   while (pn_event_t* event = pn_connection_driver_next_event(&driver_)) Handle(event);
   in_pump_ = false;
   Flush();
-  if (!cbs_held_.empty() && !closed_) {
+  if ((!cbs_held_.empty() || twin_answers_held_) && !closed_) {
     // The settlements of their requests are written now: the answers may follow (see
     // cbs_held_).
     for (std::string& response : cbs_held_) cbs_responses_.push_back(std::move(response));
     cbs_held_.clear();
     SendCbsResponses();
+    if (twin_answers_held_) {
+      twin_answers_held_ = false;
+      for (auto& [pn, link] : links_) {
+        if (link->address.kind == LinkKind::kDeviceTwinResponses) SendOutbox(*link);
+      }
+    }
     Pump();
   }
 }
@@ -502,11 +513,17 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
                       evict = std::move(evict), owner]() mutable {
           if (kind == LinkKind::kServiceFeedback) {
             endpoint->feedback_dispatcher().Attach(device, link_id, std::move(deliver));
-          } else {
-            endpoint->c2d_dispatcher(queue_shard)
-                .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict),
-                        owner);
+            return;
           }
+          // A connection the core has just replaced or refused (its end is on its way to the
+          // connection) must not take the device's messages, nor evict the current receiver.
+          if (!endpoint->hub().presence(queue_shard).IsCurrent(
+                  device, static_cast<const core::DeviceLink*>(owner))) {
+            return;
+          }
+          endpoint->c2d_dispatcher(queue_shard)
+              .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict),
+                      owner);
         });
     OnFlow(l);  // the client may have granted credit in its ATTACH already
   }
@@ -514,7 +531,10 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
 
 void Connection::OnFlow(Link& link) {
   if (link.address.kind == LinkKind::kCbs) return SendCbsResponses();
-  if (link.address.kind == LinkKind::kDeviceTwinResponses) return SendOutbox(link);
+  if (link.address.kind == LinkKind::kDeviceTwinResponses) {
+    if (!link.outbox.empty()) twin_answers_held_ = true;  // sent once this pump's output is out
+    return;
+  }
   if (!link.sends_queue()) return;
   int credit = pn_link_credit(link.link);
   if (credit <= 0 || static_cast<uint64_t>(credit) <= link.dispatcher_credit) return;
@@ -533,24 +553,25 @@ void Connection::OnFlow(Link& link) {
 void Connection::ConnectDevice(const std::string& device_id,
                                const core::auth::Principal& principal) {
   core::Hub& hub = endpoint_.hub();
+  uint64_t serial = next_presence_serial_++;
   auto link = std::make_shared<PresenceLink>(endpoint_, weak_from_this(), shard_, device_id,
-                                             hub.ShardOf(device_id));
+                                             hub.ShardOf(device_id), serial);
   device_links_[device_id].link = link;
+  device_links_[device_id].serial = serial;
   std::weak_ptr<Connection> self = weak_from_this();
-  const core::DeviceLink* id = link.get();
   hub.ConnectDevice(device_id, principal, std::move(link), hub.shard_executor(shard_),
-                    [self, device_id, id](Status s) {
+                    [self, device_id, serial](Status s) {
                       auto c = self.lock();
                       if (!c || s.ok()) return;
                       // Deleted, disabled or re-keyed since the grant was checked here.
-                      c->EndDevice(device_id, id, core::LinkEnd::kRevoked, s.ToString());
+                      c->EndDevice(device_id, serial, core::LinkEnd::kRevoked, s.ToString());
                     });
 }
 
-void Connection::EndDevice(const std::string& device_id, const core::DeviceLink* link,
-                           core::LinkEnd why, const std::string& reason) {
+void Connection::EndDevice(const std::string& device_id, uint64_t serial, core::LinkEnd why,
+                           const std::string& reason) {
   auto presence = device_links_.find(device_id);
-  if (closed_ || presence == device_links_.end() || presence->second.link.get() != link) return;
+  if (closed_ || presence == device_links_.end() || presence->second.serial != serial) return;
   const char* condition =
       why == core::LinkEnd::kRevoked ? "amqp:unauthorized-access" : "amqp:link:stolen";
   std::vector<pn_link_t*> gone;
@@ -820,7 +841,7 @@ void Connection::TwinRequest(Link& link, pn_delivery_t* delivery, const std::str
   answers->outbox.push_back(Encode(response));
   pn_message_free(response);
   pn_message_free(request);
-  SendOutbox(*answers);
+  twin_answers_held_ = true;  // after the request's settlement, as CBS answers (cbs_held_)
 }
 
 void Connection::SendOutbox(Link& link) {

@@ -71,12 +71,12 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // Endpoint): it is detached with amqp:link:stolen.
   void Evict(uint64_t link_id);
 
-  // The core ended this connection's hold on `device_id` (`link`, as its presence knew it; posted
-  // here): a newer connection of the device took over (kReplaced: its links are detached with
-  // amqp:link:stolen) or the device was deleted, disabled or re-keyed (kRevoked:
-  // amqp:unauthorized-access, which the SDKs raise as UnauthorizedError instead of reconnecting).
-  // Ignored when the device's links here are under another presence link by now.
-  void EndDevice(const std::string& device_id, const core::DeviceLink* link, core::LinkEnd why,
+  // The core ended this connection's hold number `serial` on `device_id` (posted here): a newer
+  // connection of the device took over (kReplaced: its links are detached with amqp:link:stolen)
+  // or the device was deleted, disabled or re-keyed (kRevoked: amqp:unauthorized-access, which
+  // the SDKs raise as UnauthorizedError instead of reconnecting). Ignored when the device's links
+  // here are under a later hold by now.
+  void EndDevice(const std::string& device_id, uint64_t serial, core::LinkEnd why,
                  const std::string& reason);
 
   uint64_t id() const { return id_; }
@@ -158,6 +158,7 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // merge ranges) and writes a transfer queued in the same pass before them; the C SDK takes an
   // answer that arrives before the settlement of its request as a failed authentication.
   std::vector<std::string> cbs_held_;
+  bool twin_answers_held_ = false;  // twin answers wait in their links' outboxes likewise
   std::unordered_map<pn_link_t*, std::unique_ptr<Link>> links_;
   std::unordered_map<uint64_t, Link*> links_by_id_;
   // Per device with links here: how many, and this connection as the core's presence knows it
@@ -165,8 +166,10 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   struct DevicePresence {
     uint32_t links = 0;
     std::shared_ptr<core::DeviceLink> link;
+    uint64_t serial = 0;  // of `link`: a late end of an earlier hold names another
   };
   std::unordered_map<std::string, DevicePresence> device_links_;
+  uint64_t next_presence_serial_ = 1;
 };
 
 }  // namespace iothub::amqp

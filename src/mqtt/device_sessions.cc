@@ -293,7 +293,9 @@ bool DeviceSessions::DropExpired(Session& session) {
 
 void DeviceSessions::Persist(const std::string& device_id, Session& session,
                              std::function<void()> then) {
-  if (session.clean) {
+  // A clean session is never stored; nor is the session of a device deleted meanwhile (its record
+  // went with it; the revocation that ended its connection comes after the delete).
+  if (session.clean || hub_.registry().GenerationId(device_id) != session.generation_id) {
     if (then) then();
     return;
   }
@@ -304,9 +306,10 @@ void DeviceSessions::Persist(const std::string& device_id, Session& session,
   session.save_in_flight = true;
   session.save_again = false;
   session.saved_at = clock_.Now();
+  // `updated` is what expiry counts from: now while connected, else when the device went away.
   core::StoredSession stored{.device_id = device_id,
                              .generation_id = session.generation_id,
-                             .updated = clock_.Now(),
+                             .updated = session.connection ? clock_.Now() : session.last_seen,
                              .state = EncodeState(session)};
   Executor* home = &hub_.shard_executor(shard_);
   std::weak_ptr<char> alive = alive_;
@@ -396,7 +399,11 @@ void DeviceSessions::RebuildRestored(const std::string& device_id, Session& sess
     auto locked = queues.FindLocked(device_id, d.lock_token);
     if (!locked) return true;  // the lock ran out: the queue hands the message out afresh
     std::string topic = DeviceboundTopic(device_id, locked->first);
-    if (topic.size() > kMaxTopicLength || qos == 0) return true;
+    if (topic.size() > kMaxTopicLength || qos == 0) {
+      // Cannot be sent again as it was (unsubscribed meanwhile): back to the queue at once.
+      queues.Abandon(device_id, d.lock_token, [](Status) {});
+      return true;
+    }
     EncodePublish(false, qos, false, topic, d.packet_id, locked->first.body, &d.packet);
     d.lock_deadline = locked->second;
     return false;

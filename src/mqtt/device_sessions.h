@@ -64,7 +64,7 @@ struct Attached {
 // lock lasts (locks survive restarts in the C2D queue). A persistent session whose device stays
 // away for options.session_expiry is dropped; a deleted device's session goes with it.
 //
-// Thread: shard `shard`'s executor only, for every method but Restore.
+// Thread: shard `shard`'s executor only, for every method.
 class DeviceSessions {
  public:
   DeviceSessions(core::Hub& hub, size_t shard, const MqttOptions& options, const Clock& clock);
@@ -114,8 +114,8 @@ class DeviceSessions {
   // The C2D queue of `device_id` gained a visible message (C2dQueues' available callback).
   void OnAvailable(const std::string& device_id);
 
-  // A persistent session loaded from the store at start-up (Endpoint's constructor, before the
-  // shards serve, on the control thread). False when its state cannot be decoded (it is skipped).
+  // A persistent session loaded from the store at start-up (posted by the Endpoint's constructor,
+  // ahead of any connection). False when its state cannot be decoded (it is skipped).
   bool Restore(const core::StoredSession& stored);
   // Drops persistent sessions whose device has been away for longer than
   // options.session_expiry (never when it is zero), and writes again those of devices connected

@@ -27,12 +27,21 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
       [&hub](std::string_view id) { return hub.registry().GenerationId(id); }, not_before);
   if (!stored) {
     HUB_LOG_ERROR("mqtt", "persistent sessions not loaded: {}", stored.error().ToString());
-  } else {
-    size_t restored = 0;
-    for (const core::StoredSession& s : *stored) {
-      if (sessions_[hub.ShardOf(s.device_id)]->Restore(s)) ++restored;
+  } else if (!stored->empty()) {
+    // Restored on each device's shard (which may already run the hub's recovery): ahead of any
+    // connection, since the listeners that bring them start later.
+    std::vector<std::vector<core::StoredSession>> by_shard(hub.shard_count());
+    for (core::StoredSession& s : *stored) by_shard[hub.ShardOf(s.device_id)].push_back(std::move(s));
+    for (size_t shard = 0; shard < hub.shard_count(); ++shard) {
+      if (by_shard[shard].empty()) continue;
+      hub.shard_executor(shard).Post([sessions = sessions_[shard].get(), alive = alive_,
+                                      batch = std::move(by_shard[shard])] {
+        if (!alive->load()) return;
+        size_t restored = 0;
+        for (const core::StoredSession& s : batch) restored += sessions->Restore(s) ? 1 : 0;
+        HUB_LOG_INFO("mqtt", "{} persistent session(s) restored", restored);
+      });
     }
-    if (restored > 0) HUB_LOG_INFO("mqtt", "{} persistent session(s) restored", restored);
   }
   // A deleted device loses its session and its connection. The registry keeps its listeners
   // forever: `alive_` keeps a late call from reaching a destroyed Endpoint's sessions (the daemon

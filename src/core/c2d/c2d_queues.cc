@@ -42,23 +42,16 @@ void C2dQueues::Reply(std::function<void(T)> done, T value) {
 }
 
 uint64_t C2dQueues::AddAvailableListener(std::function<void(const std::string&)> listener) {
-  available_listeners_.emplace_back(next_listener_id_, std::move(listener));
-  return next_listener_id_++;
+  return available_listeners_.Add(std::move(listener));
 }
 
-void C2dQueues::RemoveAvailableListener(uint64_t id) {
-  std::erase_if(available_listeners_, [id](const auto& entry) { return entry.first == id; });
-}
+void C2dQueues::RemoveAvailableListener(uint64_t id) { available_listeners_.Remove(id); }
 
 void C2dQueues::SetFeedbackCallback(FeedbackSink sink) { feedback_sink_ = std::move(sink); }
 
 void C2dQueues::NotifyAvailable(const std::string& device_id) {
   if (available_listeners_.empty()) return;
-  core_.Post([this, device_id] {
-    // A copy: a listener may add or remove listeners.
-    auto listeners = available_listeners_;
-    for (auto& [id, listener] : listeners) listener(device_id);
-  });
+  core_.Post([this, device_id] { available_listeners_.Notify(device_id); });
 }
 
 void C2dQueues::Enqueue(std::string_view device_id, Message msg,

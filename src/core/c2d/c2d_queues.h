@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/executor.h"
+#include "base/listener_list.h"
 #include "base/result.h"
 #include "core/c2d/feedback.h"
 #include "core/c2d/queue_core.h"
@@ -76,7 +77,8 @@ class C2dQueues {
 
   // Adds a listener called with a device id whenever that device gains a visible message (enqueue,
   // abandon, lock expiry), so that a front-end session may pull. Spurious calls are possible.
-  // Every front-end (MQTT, AMQP) adds its own; the returned id removes it.
+  // Every front-end (MQTT, AMQP) adds its own; the returned id removes it. Both may be called on
+  // any thread (a front-end registers from the control thread while the shard runs).
   uint64_t AddAvailableListener(std::function<void(const std::string& device_id)> listener);
   void RemoveAvailableListener(uint64_t id);
   // Where durable feedback records go (see FeedbackSink). Without it, records stay in the store
@@ -163,8 +165,7 @@ class C2dQueues {
   C2dLimits limits_;
   std::unordered_map<std::string, PendingSends> pending_;
   uint64_t next_incarnation_ = 1;
-  std::vector<std::pair<uint64_t, std::function<void(const std::string&)>>> available_listeners_;
-  uint64_t next_listener_id_ = 1;
+  ListenerList<const std::string&> available_listeners_;
   FeedbackSink feedback_sink_;
 };
 

@@ -38,20 +38,14 @@ void FeedbackQueue::Reply(std::function<void(Status)> done, Status status) {
 }
 
 uint64_t FeedbackQueue::AddAvailableListener(std::function<void()> listener) {
-  available_listeners_.emplace_back(next_listener_id_, std::move(listener));
-  return next_listener_id_++;
+  return available_listeners_.Add(std::move(listener));
 }
 
-void FeedbackQueue::RemoveAvailableListener(uint64_t id) {
-  std::erase_if(available_listeners_, [id](const auto& entry) { return entry.first == id; });
-}
+void FeedbackQueue::RemoveAvailableListener(uint64_t id) { available_listeners_.Remove(id); }
 
 void FeedbackQueue::NotifyAvailable() {
   if (available_listeners_.empty()) return;
-  core_.Post([this] {
-    auto listeners = available_listeners_;  // a listener may add or remove listeners
-    for (auto& [id, listener] : listeners) listener();
-  });
+  core_.Post([this] { available_listeners_.Notify(); });
 }
 
 void FeedbackQueue::AddRecords(std::vector<StoredFeedbackRecord> records) {

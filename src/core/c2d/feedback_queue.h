@@ -14,6 +14,7 @@
 
 #include "base/clock.h"
 #include "base/executor.h"
+#include "base/listener_list.h"
 #include "base/status.h"
 #include "core/c2d/feedback.h"
 #include "core/c2d/queue_core.h"
@@ -104,8 +105,7 @@ class FeedbackQueue {
   QueueCore core_;
   std::string hub_name_;
   FeedbackLimits limits_;
-  std::vector<std::pair<uint64_t, std::function<void()>>> available_listeners_;
-  uint64_t next_listener_id_ = 1;
+  ListenerList<> available_listeners_;
 
   std::map<uint64_t, FeedbackRecord> pending_;  // by record seq
   std::multiset<Timestamp> pending_times_;

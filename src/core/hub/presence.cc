@@ -12,10 +12,11 @@ Presence::Presence(Registry& registry, const auth::Authenticator& authenticator)
 Status Presence::Attach(const std::string& device_id, const auth::Principal& principal,
                         std::shared_ptr<DeviceLink> link) {
   HUB_RETURN_IF_ERROR(authenticator_.AuthorizeDeviceConnect(principal, device_id));
-  auto [it, inserted] = links_.try_emplace(device_id, link);
+  auto [it, inserted] = links_.try_emplace(device_id, Entry{link, principal});
   if (!inserted) {
-    if (it->second == link) return Status::Ok();
-    std::shared_ptr<DeviceLink> older = std::exchange(it->second, std::move(link));
+    if (it->second.link == link) return Status::Ok();
+    std::shared_ptr<DeviceLink> older = std::exchange(it->second.link, std::move(link));
+    it->second.principal = principal;
     HUB_LOG_INFO("presence", "device '{}': a newer connection replaces the open one", device_id);
     older->End(LinkEnd::kReplaced, "replaced by a newer connection of the device");
     return Status::Ok();  // still connected: connectionState stays
@@ -26,7 +27,7 @@ Status Presence::Attach(const std::string& device_id, const auth::Principal& pri
 
 void Presence::Detach(const std::string& device_id, const DeviceLink* link) {
   auto it = links_.find(device_id);
-  if (it == links_.end() || it->second.get() != link) return;
+  if (it == links_.end() || it->second.link.get() != link) return;
   links_.erase(it);
   registry_.SetConnectionState(device_id, false);
 }
@@ -34,7 +35,12 @@ void Presence::Detach(const std::string& device_id, const DeviceLink* link) {
 void Presence::Revoke(const std::string& device_id, std::string_view why) {
   auto it = links_.find(device_id);
   if (it == links_.end()) return;
-  std::shared_ptr<DeviceLink> link = std::move(it->second);
+  if (authenticator_.AuthorizeDeviceConnect(it->second.principal, device_id).ok()) {
+    HUB_LOG_DEBUG("presence", "device '{}': {}, but its connection uses its current credentials",
+                  device_id, why);
+    return;
+  }
+  std::shared_ptr<DeviceLink> link = std::move(it->second.link);
   links_.erase(it);
   HUB_LOG_INFO("presence", "device '{}': closing its connection: {}", device_id, why);
   registry_.SetConnectionState(device_id, false);
@@ -43,7 +49,7 @@ void Presence::Revoke(const std::string& device_id, std::string_view why) {
 
 bool Presence::IsCurrent(const std::string& device_id, const DeviceLink* link) const {
   auto it = links_.find(device_id);
-  return it != links_.end() && it->second.get() == link;
+  return it != links_.end() && it->second.link.get() == link;
 }
 
 }  // namespace iothub::core

@@ -56,7 +56,10 @@ class Presence {
   // `link` no longer serves the device (its connection ended on its own). Ignored unless it is
   // the device's current link.
   void Detach(const std::string& device_id, const DeviceLink* link);
-  // Ends the device's link (kRevoked), if any.
+  // A revocation of the device (deleted, disabled, new credentials) reached its shard: ends its
+  // link (kRevoked) unless the principal it attached with is still valid (it was authenticated
+  // with the new credentials, between the registry change and this call: a device connecting
+  // with its new key must not be cut off by the change that made the key).
   void Revoke(const std::string& device_id, std::string_view why);
 
   // Whether `link` is the device's current link.
@@ -66,7 +69,11 @@ class Presence {
  private:
   Registry& registry_;
   const auth::Authenticator& authenticator_;
-  std::unordered_map<std::string, std::shared_ptr<DeviceLink>> links_;
+  struct Entry {
+    std::shared_ptr<DeviceLink> link;
+    auth::Principal principal;  // what it attached with
+  };
+  std::unordered_map<std::string, Entry> links_;
 };
 
 }  // namespace iothub::core

@@ -164,6 +164,27 @@ TEST_F(PresenceTest, NewKeysEndTheLinkAndRefuseAPrincipalOfTheOldKeys) {
   EXPECT_TRUE(Connect(d, PrincipalOf(*replaced), std::make_shared<RecordingLink>()).ok());
 }
 
+// A device that connects with its new key between the registry change and the revocation's
+// arrival on its shard is not cut off by the change that made the key.
+TEST_F(PresenceTest, ALinkAttachedWithTheNewKeyBeforeTheRevocationArrivesIsKept) {
+  Device d = CreateDevice("d1");
+  auto old_link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), old_link).ok());
+  Device rekeyed = d;
+  rekeyed.primary_key = "c2VjcmV0LWtleS1udW1iZXItdHdvLTMyLWJ5dGVzLWxvbmch";
+  auto replaced = hub_->registry().Replace(rekeyed, "");
+  ASSERT_TRUE(replaced.has_value());
+  // The revocation is posted to the shard and has not run: an attach gets there first.
+  auto new_link = std::make_shared<RecordingLink>();
+  Presence& presence = hub_->presence(hub_->ShardOf("d1"));
+  ASSERT_TRUE(presence.Attach("d1", PrincipalOf(*replaced), new_link).ok());
+  EXPECT_EQ(old_link->ends, std::vector<LinkEnd>{LinkEnd::kReplaced});
+  RunAll();
+  EXPECT_TRUE(new_link->ends.empty());
+  EXPECT_TRUE(presence.IsCurrent("d1", new_link.get()));
+  EXPECT_EQ(StateOf("d1"), ConnectionState::kConnected);
+}
+
 // A device deleted and created again is a new identity: a principal of the old one never attaches.
 TEST_F(PresenceTest, APrincipalOfADeletedDeviceNeverAttachesToItsSuccessor) {
   Device d = CreateDevice("d1");
