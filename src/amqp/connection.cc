@@ -927,14 +927,6 @@ std::string Connection::FindGrant(const LinkAddress& address) const {
     if (grant.principal.expiry <= now) continue;
     Status ok;
     switch (address.kind) {
-      case LinkKind::kDeviceTelemetry:
-      case LinkKind::kDeviceC2d:
-      case LinkKind::kDeviceTwinRequests:
-      case LinkKind::kDeviceTwinResponses:
-      case LinkKind::kDeviceMethodRequests:
-      case LinkKind::kDeviceMethodResponses:
-        ok = auth.AuthorizeDeviceConnect(grant.principal, address.device_id);
-        break;
       case LinkKind::kServiceC2dSend:
         ok = auth.Authorize(grant.principal, core::auth::kServiceConnect,
                             host + "/messages/devicebound");
@@ -944,7 +936,9 @@ std::string Connection::FindGrant(const LinkAddress& address) const {
                             host + "/messages/servicebound/feedback");
         break;
       default:
-        ok = PermissionDenied("not a hub address");
+        ok = IsDeviceLink(address.kind)
+                 ? auth.AuthorizeDeviceConnect(grant.principal, address.device_id)
+                 : PermissionDenied("not a hub address");
     }
     if (ok.ok()) return scope;
   }

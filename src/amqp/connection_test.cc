@@ -13,11 +13,29 @@
 namespace iothub::amqp {
 namespace {
 
-using ConnectionTest = AmqpTest;
-
 std::string EventsOf(std::string_view device) {
   return "/devices/" + std::string(device) + "/messages/events";
 }
+
+class ConnectionTest : public AmqpTest {
+ protected:
+  // After a SASL mechanism that carries no credentials, nothing attaches until a put-token covers
+  // it; then telemetry flows.
+  void ExpectLinksOnlyAfterAPutToken(TestClient& client, const core::Device& d) {
+    EXPECT_EQ(client.SaslOutcome(), PN_SASL_OK);
+    EXPECT_TRUE(client.RemoteOpened());
+    pn_link_t* refused = client.AttachSender(EventsOf(d.id));
+    EXPECT_EQ(TestClient::LinkCondition(refused), "amqp:unauthorized-access");
+    auto response = client.PutToken(DeviceToken(d), DeviceAudience(d.id));
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status_code, 200);
+    pn_link_t* events = client.AttachSender(EventsOf(d.id));
+    EXPECT_TRUE(TestClient::Attached(events));
+    EXPECT_FALSE(TestClient::Detached(events));
+    EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state,
+              PN_ACCEPTED);
+  }
+};
 
 TEST_F(ConnectionTest, TelemetryWithoutSaslLandsInTheLogWithItsProperties) {
   core::Device d = CreateDevice("dev1");
@@ -99,17 +117,7 @@ TEST_F(ConnectionTest, SaslAnonymousThenCbs) {
   core::Device d = CreateDevice("dev1");
   TestClient& client = NewClient({.sasl = Sasl::kAnonymous});
   client.Open();
-  EXPECT_EQ(client.SaslOutcome(), PN_SASL_OK);
-  EXPECT_TRUE(client.RemoteOpened());
-  pn_link_t* refused = client.AttachSender(EventsOf("dev1"));
-  EXPECT_EQ(TestClient::LinkCondition(refused), "amqp:unauthorized-access");
-  auto response = client.PutToken(DeviceToken(d), DeviceAudience("dev1"));
-  ASSERT_TRUE(response.has_value());
-  EXPECT_EQ(response->status_code, 200);
-  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
-  EXPECT_TRUE(TestClient::Attached(events));
-  EXPECT_FALSE(TestClient::Detached(events));
-  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+  ExpectLinksOnlyAfterAPutToken(client, d);
 }
 
 TEST_F(ConnectionTest, SaslPlainWithADeviceTokenAuthorizesLinksWithoutCbs) {
@@ -154,18 +162,9 @@ TEST_F(ConnectionTest, SaslMssbcbsIsOfferedAndFollowedByCbs) {
   core::Device d = CreateDevice("dev1");
   TestClient& client = NewClient({.sasl = Sasl::kMechanism, .mechanism = "MSSBCBS"});
   client.Open();
-  EXPECT_EQ(client.SaslOutcome(), PN_SASL_OK);
   EXPECT_NE((" " + LastOfferedMechanisms() + " ").find(" MSSBCBS "), std::string::npos)
       << LastOfferedMechanisms();
-  EXPECT_TRUE(client.RemoteOpened());
-  pn_link_t* refused = client.AttachSender(EventsOf("dev1"));
-  EXPECT_EQ(TestClient::LinkCondition(refused), "amqp:unauthorized-access");
-  auto response = client.PutToken(DeviceToken(d), DeviceAudience("dev1"));
-  ASSERT_TRUE(response.has_value());
-  EXPECT_EQ(response->status_code, 200);
-  pn_link_t* events = client.AttachSender(EventsOf("dev1"));
-  EXPECT_FALSE(TestClient::Detached(events));
-  EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
+  ExpectLinksOnlyAfterAPutToken(client, d);
 }
 
 // The performative codes of the AMQP frames in `bytes` (whole frames, as the hub writes them).

@@ -10,9 +10,7 @@
 #include <vector>
 
 #include "core/auth/sas_token.h"
-#include "core/hub/hub.h"
-#include "storage/memory/memory_store.h"
-#include "tests/testing/manual_executor.h"
+#include "core/hub/hub_test_fixture.h"
 
 namespace iothub::core {
 namespace {
@@ -30,28 +28,8 @@ class RecordingLink : public DeviceLink {
   std::vector<std::string> reasons;
 };
 
-class PresenceTest : public ::testing::Test {
+class PresenceTest : public HubFixture {
  protected:
-  void SetUp() override {
-    HubOptions options;
-    options.host_name = "hub.example";
-    hub_ = std::make_unique<Hub>(options, store_, clock_, std::vector<Executor*>{&shard0_, &shard1_});
-    ASSERT_TRUE(hub_->Open().ok());
-  }
-
-  void RunAll() {
-    while (shard0_.RunAll() + shard1_.RunAll() + reply_.RunAll() > 0) {
-    }
-  }
-
-  Device CreateDevice(const std::string& id) {
-    Device d;
-    d.id = id;
-    auto created = hub_->registry().Create(d);
-    EXPECT_TRUE(created.has_value()) << created.error().ToString();
-    return created.value_or(Device{});
-  }
-
   auth::Principal PrincipalOf(const Device& d, const std::string& key = "") {
     std::string token = auth::CreateSasToken("hub.example/devices/" + d.id,
                                              key.empty() ? d.primary_key : key,
@@ -73,10 +51,6 @@ class PresenceTest : public ::testing::Test {
     return hub_->registry().Get(id)->connection_state;
   }
 
-  FakeClock clock_;
-  storage::MemoryStore store_;
-  testing::ManualExecutor shard0_, shard1_, reply_;
-  std::unique_ptr<Hub> hub_;
 };
 
 TEST_F(PresenceTest, AttachMarksTheDeviceConnectedAndDetachDisconnected) {
