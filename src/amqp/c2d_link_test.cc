@@ -210,7 +210,8 @@ TEST_F(C2dLinkTest, RevokingTheDeviceDetachesItsLinksAndNothingMoreReachesThem) 
     } else {
       core::Device changed = d;
       if (change == "disable") changed.status = core::DeviceStatus::kDisabled;
-      if (change == "rekey") changed.primary_key = "c2VjcmV0LWtleS1udW1iZXItdHdvLTMyLWJ5dGVzLWxvbmch";
+      if (change == "rekey")
+        changed.primary_key = "c2VjcmV0LWtleS1udW1iZXItdHdvLTMyLWJ5dGVzLWxvbmch";
       ASSERT_TRUE(hub_->registry().Replace(changed, "").has_value());
     }
     device.Pump();

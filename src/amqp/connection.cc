@@ -148,10 +148,10 @@ class PresenceLink final : public core::DeviceLink {
   void End(core::LinkEnd why, const std::string& reason) override {
     endpoint_.c2d_dispatcher(device_shard_)
         .DetachOwner(device_id_, static_cast<const core::DeviceLink*>(this));
-    endpoint_.PostToShard(home_, [connection = connection_, device = device_id_, serial = serial_,
-                                  why, reason] {
-      if (auto c = connection.lock()) c->EndDevice(device, serial, why, reason);
-    });
+    endpoint_.PostToShard(
+        home_, [connection = connection_, device = device_id_, serial = serial_, why, reason] {
+          if (auto c = connection.lock()) c->EndDevice(device, serial, why, reason);
+        });
   }
 
   uint64_t serial() const { return serial_; }
@@ -188,7 +188,6 @@ struct Connection::Link {
   uint64_t dispatcher_credit = 0;                             // sending: handed over, unused
   uint64_t next_tag = 1;                                      // sending: delivery tags
   std::unordered_map<pn_delivery_t*, std::string> unsettled;  // sending: lock tokens
-  std::deque<std::string> outbox;  // kDeviceTwinResponses: encoded answers waiting for credit
 
   bool sends_queue() const {
     return address.kind == LinkKind::kDeviceC2d || address.kind == LinkKind::kServiceFeedback;
@@ -317,18 +316,12 @@ void Connection::Pump() {
   while (pn_event_t* event = pn_connection_driver_next_event(&driver_)) Handle(event);
   in_pump_ = false;
   Flush();
-  if ((!cbs_held_.empty() || twin_answers_held_) && !closed_) {
+  if (!held_answers_.empty() && !closed_) {
     // The settlements of their requests are written now: the answers may follow (see
-    // cbs_held_).
-    for (std::string& response : cbs_held_) cbs_responses_.push_back(std::move(response));
-    cbs_held_.clear();
-    SendCbsResponses();
-    if (twin_answers_held_) {
-      twin_answers_held_ = false;
-      for (auto& [pn, link] : links_) {
-        if (link->address.kind == LinkKind::kDeviceTwinResponses) SendOutbox(*link);
-      }
-    }
+    // held_answers_).
+    for (PendingAnswer& answer : held_answers_) answers_.push_back(std::move(answer));
+    held_answers_.clear();
+    SendAnswers();
     Pump();
   }
 }
@@ -467,8 +460,8 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
     pn_link_set_rcv_settle_mode(pn, PN_RCV_FIRST);
   } else {
     // Answers (CBS, twin) are sent settled; queued messages wait for the client's outcome.
-    pn_link_set_snd_settle_mode(pn, address.kind == LinkKind::kCbs || address.kind == LinkKind::kDeviceTwinResponses ? PN_SND_SETTLED
-                                                                  : PN_SND_UNSETTLED);
+    bool answers = address.kind == LinkKind::kCbs || address.kind == LinkKind::kDeviceTwinResponses;
+    pn_link_set_snd_settle_mode(pn, answers ? PN_SND_SETTLED : PN_SND_UNSETTLED);
   }
   pn_link_open(pn);
   if (client_sends) pn_link_flow(pn, static_cast<int>(endpoint_.options().link_credit));
@@ -507,33 +500,32 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
     };
     // The connection's presence for the device owns its C2D link: when the core ends it, the
     // dispatcher drops the link at once.
-    const void* owner = kind == LinkKind::kDeviceC2d ? device_links_.at(device).link.get() : nullptr;
-    endpoint_.PostToShard(
-        queue_shard, [endpoint, kind, queue_shard, device, link_id, deliver = std::move(deliver),
-                      evict = std::move(evict), owner]() mutable {
-          if (kind == LinkKind::kServiceFeedback) {
-            endpoint->feedback_dispatcher().Attach(device, link_id, std::move(deliver));
-            return;
-          }
-          // A connection the core has just replaced or refused (its end is on its way to the
-          // connection) must not take the device's messages, nor evict the current receiver.
-          if (!endpoint->hub().presence(queue_shard).IsCurrent(
-                  device, static_cast<const core::DeviceLink*>(owner))) {
-            return;
-          }
-          endpoint->c2d_dispatcher(queue_shard)
-              .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict),
-                      owner);
-        });
+    const void* owner =
+        kind == LinkKind::kDeviceC2d ? device_links_.at(device).link.get() : nullptr;
+    endpoint_.PostToShard(queue_shard, [endpoint, kind, queue_shard, device, link_id,
+                                        deliver = std::move(deliver), evict = std::move(evict),
+                                        owner]() mutable {
+      if (kind == LinkKind::kServiceFeedback) {
+        endpoint->feedback_dispatcher().Attach(device, link_id, std::move(deliver));
+        return;
+      }
+      // A connection the core has just replaced or refused (its end is on its way to the
+      // connection) must not take the device's messages, nor evict the current receiver.
+      if (!endpoint->hub()
+               .presence(queue_shard)
+               .IsCurrent(device, static_cast<const core::DeviceLink*>(owner))) {
+        return;
+      }
+      endpoint->c2d_dispatcher(queue_shard)
+          .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict), owner);
+    });
     OnFlow(l);  // the client may have granted credit in its ATTACH already
   }
 }
 
 void Connection::OnFlow(Link& link) {
-  if (link.address.kind == LinkKind::kCbs) return SendCbsResponses();
-  if (link.address.kind == LinkKind::kDeviceTwinResponses) {
-    if (!link.outbox.empty()) twin_answers_held_ = true;  // sent once this pump's output is out
-    return;
+  if (link.address.kind == LinkKind::kCbs || link.address.kind == LinkKind::kDeviceTwinResponses) {
+    return SendAnswers();
   }
   if (!link.sends_queue()) return;
   int credit = pn_link_credit(link.link);
@@ -763,35 +755,52 @@ void Connection::PutToken(Link& link, pn_delivery_t* delivery, const std::string
   pn_data_put_string(properties, pn_bytes(18, "status-description"));
   pn_data_put_string(properties, pn_bytes(description.size(), description.data()));
   pn_data_exit(properties);
-  if (cbs_responses_.size() + cbs_held_.size() >= kMaxWaitingAnswers) {
-    pn_message_free(response);
-    pn_message_free(request);
-    Settle(delivery, Status::Ok());
-    return CloseWith("amqp:resource-limit-exceeded",
-                     "put-tokens keep coming and no $cbs receiver takes the answers");
-  }
-  cbs_held_.push_back(Encode(response));
+  std::string encoded = Encode(response);
   pn_message_free(response);
   pn_message_free(request);
   Settle(delivery, Status::Ok());
   pn_link_flow(link.link, 1);
-  if (!in_pump_) Pump();  // else the pump running now sends it after the settlement
+  QueueAnswer(LinkKind::kCbs, "", std::move(encoded));
 }
 
-void Connection::SendCbsResponses() {
-  if (cbs_responses_.empty()) return;
+void Connection::QueueAnswer(LinkKind to, std::string device_id, std::string bytes) {
+  if (held_answers_.size() + answers_.size() >= kMaxWaitingAnswers) {
+    return CloseWith("amqp:resource-limit-exceeded",
+                     "requests keep coming and no receiver takes their answers");
+  }
+  held_answers_.push_back({.to = to, .device_id = std::move(device_id), .bytes = std::move(bytes)});
+  // Sent by Pump once the request's settlement is written (held_answers_).
+}
+
+Connection::Link* Connection::AnswerReceiver(const PendingAnswer& answer) {
   for (auto& [pn, link] : links_) {
-    if (link->address.kind != LinkKind::kCbs || !pn_link_is_sender(pn)) continue;
-    while (!cbs_responses_.empty() && pn_link_credit(pn) > 0) {
-      const std::string& bytes = cbs_responses_.front();
-      uint64_t tag = link->next_tag++;
-      pn_delivery_t* d = pn_delivery(pn, pn_dtag(reinterpret_cast<const char*>(&tag), 8));
-      pn_link_send(pn, bytes.data(), bytes.size());
-      pn_link_advance(pn);
-      pn_delivery_settle(d);  // sent settled: a CBS response needs no acknowledgement
-      cbs_responses_.pop_front();
+    if (link->address.kind != answer.to || !pn_link_is_sender(pn)) continue;
+    if (answer.to == LinkKind::kCbs || link->address.device_id == answer.device_id) {
+      return link.get();
     }
-    return;
+  }
+  return nullptr;
+}
+
+void Connection::SendAnswers() {
+  for (auto it = answers_.begin(); it != answers_.end();) {
+    Link* receiver = AnswerReceiver(*it);
+    if (receiver == nullptr) {
+      // A CBS answer waits for a $cbs receiver; a twin answer whose receiver is gone is dropped.
+      it = it->to == LinkKind::kCbs ? std::next(it) : answers_.erase(it);
+      continue;
+    }
+    if (pn_link_credit(receiver->link) <= 0) {
+      ++it;
+      continue;
+    }
+    uint64_t tag = receiver->next_tag++;
+    pn_delivery_t* d =
+        pn_delivery(receiver->link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof(tag)));
+    pn_link_send(receiver->link, it->bytes.data(), it->bytes.size());
+    pn_link_advance(receiver->link);
+    pn_delivery_settle(d);  // sent settled: an answer needs no acknowledgement
+    it = answers_.erase(it);
   }
 }
 
@@ -812,18 +821,15 @@ void Connection::TwinRequest(Link& link, pn_delivery_t* delivery, const std::str
     pn_message_free(request);
     return;
   }
-  Link* answers = nullptr;
+  bool has_receiver = false;
   for (auto& [pn, l] : links_) {
-    if (l->address.kind == LinkKind::kDeviceTwinResponses &&
-        l->address.device_id == link.address.device_id) {
-      answers = l.get();
-      break;
-    }
+    has_receiver = has_receiver || (l->address.kind == LinkKind::kDeviceTwinResponses &&
+                                    l->address.device_id == link.address.device_id);
   }
   HUB_LOG_INFO("amqp", "{}: twin request of '{}' answered {}: twins are not served yet{}", remote_,
                link.address.device_id, kNotImplemented,
-               answers == nullptr ? " (no twin receiver: dropped)" : "");
-  if (answers == nullptr) {
+               has_receiver ? "" : " (no twin receiver: dropped)");
+  if (!has_receiver) {
     pn_message_free(request);
     return;
   }
@@ -837,23 +843,10 @@ void Connection::TwinRequest(Link& link, pn_delivery_t* delivery, const std::str
   pn_data_exit(annotations);
   pn_message_set_inferred(response, true);
   pn_data_put_binary(pn_message_body(response), pn_bytes(kError.size(), kError.data()));
-  if (answers->outbox.size() >= kMaxWaitingAnswers) answers->outbox.pop_front();  // never read
-  answers->outbox.push_back(Encode(response));
+  std::string encoded = Encode(response);
   pn_message_free(response);
   pn_message_free(request);
-  twin_answers_held_ = true;  // after the request's settlement, as CBS answers (cbs_held_)
-}
-
-void Connection::SendOutbox(Link& link) {
-  while (!link.outbox.empty() && pn_link_credit(link.link) > 0) {
-    const std::string& bytes = link.outbox.front();
-    uint64_t tag = link.next_tag++;
-    pn_delivery_t* d = pn_delivery(link.link, pn_dtag(reinterpret_cast<const char*>(&tag), 8));
-    pn_link_send(link.link, bytes.data(), bytes.size());
-    pn_link_advance(link.link);
-    pn_delivery_settle(d);  // sent settled: an answer needs no acknowledgement
-    link.outbox.pop_front();
-  }
+  QueueAnswer(LinkKind::kDeviceTwinResponses, link.address.device_id, std::move(encoded));
 }
 
 void Connection::Telemetry(Link& link, pn_delivery_t* delivery, const std::string& bytes) {

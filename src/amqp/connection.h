@@ -107,8 +107,19 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   void SendC2d(Link& link, pn_delivery_t* delivery, const std::string& bytes);
   // Answers a twin request with an error status (twins are not served yet).
   void TwinRequest(Link& link, pn_delivery_t* delivery, const std::string& bytes);
-  // Sends a twin receiver's waiting answers as its credit allows.
-  void SendOutbox(Link& link);
+
+  // Answers to the client's requests (CBS put-tokens, twin requests), for its receiver of kind
+  // `to` (twin: of device `device_id`). QueueAnswer holds one until its request's settlement is
+  // written (held_answers_); too many waiting close the connection. SendAnswers sends the waiting
+  // ones, settled, as their receivers' credit allows.
+  struct PendingAnswer {
+    LinkKind to = LinkKind::kCbs;
+    std::string device_id;
+    std::string bytes;
+  };
+  void QueueAnswer(LinkKind to, std::string device_id, std::string bytes);
+  Link* AnswerReceiver(const PendingAnswer& answer);
+  void SendAnswers();
   // Drops what arrived of an incoming delivery on a link this connection let go of, and the
   // delivery once whole.
   void Discard(pn_link_t* link, pn_delivery_t* delivery);
@@ -120,7 +131,6 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   Result<core::auth::Principal> AddGrant(std::string_view token);
   // The scope of a live grant that lets this connection use a link at `address`, or "".
   std::string FindGrant(const LinkAddress& address) const;
-  void SendCbsResponses();
 
   // Ends a link: our side detaches (with `condition` unless empty); the dispatcher forgets it and
   // its unsettled C2D deliveries are abandoned.
@@ -153,12 +163,11 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   uint32_t sessions_ = 0;
 
   std::map<std::string, Grant, std::less<>> grants_;  // by the token's scope
-  std::deque<std::string> cbs_responses_;             // encoded, waiting for $cbs credit
   // Answers whose request's settlement is not written yet. Proton holds dispositions back (to
   // merge ranges) and writes a transfer queued in the same pass before them; the C SDK takes an
   // answer that arrives before the settlement of its request as a failed authentication.
-  std::vector<std::string> cbs_held_;
-  bool twin_answers_held_ = false;  // twin answers wait in their links' outboxes likewise
+  std::vector<PendingAnswer> held_answers_;
+  std::deque<PendingAnswer> answers_;  // waiting for their receiver and its credit
   std::unordered_map<pn_link_t*, std::unique_ptr<Link>> links_;
   std::unordered_map<uint64_t, Link*> links_by_id_;
   // Per device with links here: how many, and this connection as the core's presence knows it

@@ -32,8 +32,7 @@ class ConnectionTest : public AmqpTest {
     pn_link_t* events = client.AttachSender(EventsOf(d.id));
     EXPECT_TRUE(TestClient::Attached(events));
     EXPECT_FALSE(TestClient::Detached(events));
-    EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state,
-              PN_ACCEPTED);
+    EXPECT_EQ(TestClient::OutcomeOf(client.Send(events, MessageBytes("x"))).state, PN_ACCEPTED);
   }
 };
 
@@ -173,7 +172,8 @@ std::vector<uint8_t> PerformativeCodes(std::string_view bytes) {
   while (bytes.size() >= 8) {
     uint32_t size = (uint32_t{static_cast<uint8_t>(bytes[0])} << 24) |
                     (uint32_t{static_cast<uint8_t>(bytes[1])} << 16) |
-                    (uint32_t{static_cast<uint8_t>(bytes[2])} << 8) | static_cast<uint8_t>(bytes[3]);
+                    (uint32_t{static_cast<uint8_t>(bytes[2])} << 8) |
+                    static_cast<uint8_t>(bytes[3]);
     size_t body = size_t{static_cast<uint8_t>(bytes[4])} * 4;
     if (size < body || size > bytes.size()) break;
     std::string_view frame = bytes.substr(body, size - body);

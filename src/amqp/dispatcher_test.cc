@@ -128,7 +128,8 @@ TEST_F(DispatcherTest, AnExclusiveAttachEvictsTheOlderLinks) {
 TEST_F(DispatcherTest, DetachOwnerDropsOnlyThatOwnersLinksWithoutEvicting) {
   std::vector<std::string> mine, other;
   int a = 0, b = 0;
-  dispatcher_.Attach("d1", 1, Into(&mine), false, [] { FAIL() << "not evicted"; }, &a);
+  dispatcher_.Attach(
+      "d1", 1, Into(&mine), false, [] { FAIL() << "not evicted"; }, &a);
   dispatcher_.Attach("d1", 2, Into(&other), false, nullptr, &b);
   dispatcher_.AddCredit("d1", 1, 5);
   dispatcher_.AddCredit("d1", 2, 5);

@@ -15,13 +15,13 @@
 #include "http/registry_resource.h"
 #include "http/session.h"
 #include "http/statistics_resource.h"
-#include "tests/testing/test_certificate.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
 #include "storage/memory/memory_store.h"
 #include "tests/testing/manual_executor.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_certificate.h"
 
 namespace iothub::http {
 namespace {

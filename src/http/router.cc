@@ -12,7 +12,6 @@ Executor& AnswerInline() {
   return *executor;
 }
 
-
 std::string_view RouteParams::Get(std::string_view name) const {
   for (const auto& [key, value] : params_) {
     if (key == name) return value;

@@ -15,11 +15,11 @@
 #include <thread>
 
 #include "http/loopback_session_test.h"
-#include "tests/testing/test_certificate.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_certificate.h"
 
 // The session over real loopback sockets (port 0): keep-alive, chunked bodies, the limits and
 // their Azure error answers, timeouts, the handler executor, and TLS.

@@ -18,9 +18,9 @@
 
 #include "http/loopback_session_test.h"
 #include "http/session.h"
-#include "tests/testing/test_certificate.h"
 #include "net/byte_stream_test_util.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_certificate.h"
 
 namespace iothub::http {
 namespace {

@@ -364,15 +364,15 @@ void Connection::HandleSubscribe(Subscribe subscribe) {
                  home](DeviceSessions& sessions) {
     std::vector<uint8_t> codes = sessions.Subscribe(device, epoch, subscribe.subscriptions);
     // A persistent session's subscriptions are durable before SUBACK (they survive a restart).
-    sessions.WhenDurable(device, [&sessions, device, self, home,
-                                  ack = Suback{.packet_id = subscribe.packet_id,
-                                               .return_codes = std::move(codes)}] {
-      home->Post([self, ack] {
-        auto c = self.lock();
-        if (c && c->connected()) c->Write(ack);
-      });
-      sessions.OnSubscribed(device);
-    });
+    sessions.WhenDurable(
+        device, [&sessions, device, self, home,
+                 ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}] {
+          home->Post([self, ack] {
+            auto c = self.lock();
+            if (c && c->connected()) c->Write(ack);
+          });
+          sessions.OnSubscribed(device);
+        });
   });
 }
 

@@ -49,7 +49,8 @@ Result<Attached> DeviceSessions::Attach(const std::string& device_id, bool clean
   HUB_RETURN_IF_ERROR(hub_.presence(shard_).Attach(device_id, principal, link));
   auto [it, inserted] = sessions_.try_emplace(device_id);
   Session& session = it->second;
-  bool present = !inserted && !clean_session && !session.clean;
+  bool stored_before = !inserted && !session.clean;  // every stored session is in memory
+  bool present = stored_before && !clean_session;
   std::string generation = hub_.registry().GenerationId(device_id).value_or("");
   if (inserted || clean_session || session.clean || session.generation_id != generation) {
     // MQTT-3.1.2-6: a clean session starts empty; so does a persistent one following a clean one.
@@ -63,7 +64,7 @@ Result<Attached> DeviceSessions::Attach(const std::string& device_id, bool clean
   session.connection = std::move(connection);
   session.link = std::move(link);
   if (clean_session) {
-    hub_.sessions().Remove(device_id, nullptr);  // a persistent session stored earlier ends
+    if (stored_before) hub_.sessions().Remove(device_id, nullptr);  // a persistent one ends
   } else {
     Persist(device_id, session);  // its existence is session state (Session Present)
   }
@@ -360,12 +361,11 @@ bool DeviceSessions::Restore(const core::StoredSession& stored) {
   for (uint64_t i = 0; ok && i < subscriptions; ++i) {
     std::string filter;
     uint8_t qos = 0;
-    ok = in.GetLengthPrefixed(&filter) && in.GetByte(&qos) && qos <= 1 &&
-         ClassifyFilter(stored.device_id, filter) != FilterKind::kRefused;
+    ok = in.GetLengthPrefixed(&filter) && in.GetByte(&qos) && qos <= 1;
+    FilterKind kind = ok ? ClassifyFilter(stored.device_id, filter) : FilterKind::kRefused;
+    ok = ok && kind != FilterKind::kRefused;
     if (!ok) break;
-    if (ClassifyFilter(stored.device_id, filter) == FilterKind::kDevicebound) {
-      session.devicebound_qos = qos;
-    }
+    if (kind == FilterKind::kDevicebound) session.devicebound_qos = qos;
     session.subscriptions.emplace_back(std::move(filter), qos);
   }
   ok = ok && in.GetVarint64(&inflight) && inflight <= options_.inflight_window;

@@ -145,9 +145,9 @@ class DeviceSessions {
     std::shared_ptr<Link> link;  // the connection as core::Presence knows it
     bool clean = false;
     uint64_t epoch = 0;
-    std::string generation_id;  // the device incarnation it belongs to (stored with it)
-    Timestamp last_seen;        // the end of its last connection (expiry)
-    Timestamp saved_at;         // when its last store write started
+    std::string generation_id;    // the device incarnation it belongs to (stored with it)
+    Timestamp last_seen;          // the end of its last connection (expiry)
+    Timestamp saved_at;           // when its last store write started
     bool save_in_flight = false;  // a store write of it is under way
     bool save_again = false;      // and it changed since
   };

@@ -15,8 +15,8 @@ namespace {
 class DurableSessionTest : public SessionTest {
  protected:
   void Subscribe(TestClient& client, const std::string& device_id, uint8_t qos = 1) {
-    client.Send(mqtt::Subscribe{.packet_id = 1,
-                                   .subscriptions = {{DeviceboundFilter(device_id), qos}}});
+    client.Send(
+        mqtt::Subscribe{.packet_id = 1, .subscriptions = {{DeviceboundFilter(device_id), qos}}});
     RunAll();
   }
   static std::vector<Publish> PublishesOf(const std::vector<Packet>& packets) {

@@ -20,9 +20,8 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
         [sessions](const std::string& device_id) { sessions->OnAvailable(device_id); }));
   }
   // Persistent sessions stored before the last stop come back, each on its device's shard.
-  Timestamp not_before = options_.session_expiry.count() > 0
-                             ? clock.Now() - options_.session_expiry
-                             : Timestamp::min();
+  Timestamp not_before = options_.session_expiry.count() > 0 ? clock.Now() - options_.session_expiry
+                                                             : Timestamp::min();
   Result<std::vector<core::StoredSession>> stored = hub.sessions().LoadAll(
       [&hub](std::string_view id) { return hub.registry().GenerationId(id); }, not_before);
   if (!stored) {
@@ -31,16 +30,17 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
     // Restored on each device's shard (which may already run the hub's recovery): ahead of any
     // connection, since the listeners that bring them start later.
     std::vector<std::vector<core::StoredSession>> by_shard(hub.shard_count());
-    for (core::StoredSession& s : *stored) by_shard[hub.ShardOf(s.device_id)].push_back(std::move(s));
+    for (core::StoredSession& s : *stored)
+      by_shard[hub.ShardOf(s.device_id)].push_back(std::move(s));
     for (size_t shard = 0; shard < hub.shard_count(); ++shard) {
       if (by_shard[shard].empty()) continue;
-      hub.shard_executor(shard).Post([sessions = sessions_[shard].get(), alive = alive_,
-                                      batch = std::move(by_shard[shard])] {
-        if (!alive->load()) return;
-        size_t restored = 0;
-        for (const core::StoredSession& s : batch) restored += sessions->Restore(s) ? 1 : 0;
-        HUB_LOG_INFO("mqtt", "{} persistent session(s) restored", restored);
-      });
+      hub.shard_executor(shard).Post(
+          [sessions = sessions_[shard].get(), alive = alive_, batch = std::move(by_shard[shard])] {
+            if (!alive->load()) return;
+            size_t restored = 0;
+            for (const core::StoredSession& s : batch) restored += sessions->Restore(s) ? 1 : 0;
+            HUB_LOG_INFO("mqtt", "{} persistent session(s) restored", restored);
+          });
     }
   }
   // A deleted device loses its session and its connection. The registry keeps its listeners

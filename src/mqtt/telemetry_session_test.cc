@@ -146,8 +146,8 @@ TEST_F(TelemetrySessionTest, TwinRequestsAreAcknowledgedAndAnsweredWithAnError) 
 TEST_F(TelemetrySessionTest, MethodResponsesAreAcknowledgedAndDropped) {
   core::Device d = CreateDevice("dev1");
   auto client = Connected(d);
-  client->Send(
-      Publish{.qos = 1, .topic = "$iothub/methods/res/200/?$rid=1", .packet_id = 4, .payload = "{}"});
+  client->Send(Publish{
+      .qos = 1, .topic = "$iothub/methods/res/200/?$rid=1", .packet_id = 4, .payload = "{}"});
   RunAll();
   auto packets = client->Received();
   ASSERT_EQ(packets.size(), 1u);

@@ -15,12 +15,12 @@
 #include <utility>
 #include <vector>
 
-#include "tests/testing/test_certificate.h"  // the tests' self-signed certificate (header only)
 #include "net/byte_stream.h"
 #include "net/listener.h"
 #include "net/shards.h"
 #include "net/tls_context.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_certificate.h"  // the tests' self-signed certificate (header only)
 
 namespace iothub::net {
 

@@ -160,10 +160,9 @@ TEST_F(C2dFeedbackCompatTest, AckModesProduceExactlyTheRecordsTheyAskFor) {
 TEST_F(C2dFeedbackCompatTest, NoRecordForAnyOtherDevice) {
   json by_device = R("allRecords")["byDevice"];
   for (const auto& [device, records] : by_device.items()) {
-    EXPECT_TRUE(
-        std::set<std::string>(
-            {"fb-reject", "fb-abandon", "fb-expired", "fb-purge", "fb-ack", "fb-short"})
-            .count(device))
+    EXPECT_TRUE(std::set<std::string>(
+                    {"fb-reject", "fb-abandon", "fb-expired", "fb-purge", "fb-ack", "fb-short"})
+                    .count(device))
         << device << ": " << records;
   }
 }

@@ -6,8 +6,8 @@
 // receives nothing sent after the change, and cannot send telemetry any more.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "tests/compat/node_sdk.h"
@@ -21,12 +21,12 @@ class RevocationCompatTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     log_ = new std::string();
-    run_ = new SuiteRun(RunSuiteScript(
-        "revocation_compat.js",
-        {"azure-iothub", "azure-iot-common", "azure-iot-device", "azure-iot-device-mqtt",
-         "azure-iot-device-amqp", "azure-iot-device-http"},
-        {"--shards", "2"}, {{"owner", "iothubowner"}, {"service", "service"}},
-        /*mqtt_port=*/8883, /*amqp_port=*/5671, std::chrono::minutes(2), log_));
+    run_ = new SuiteRun(
+        RunSuiteScript("revocation_compat.js",
+                       {"azure-iothub", "azure-iot-common", "azure-iot-device",
+                        "azure-iot-device-mqtt", "azure-iot-device-amqp", "azure-iot-device-http"},
+                       {"--shards", "2"}, {{"owner", "iothubowner"}, {"service", "service"}},
+                       /*mqtt_port=*/8883, /*amqp_port=*/5671, std::chrono::minutes(2), log_));
   }
   static void TearDownTestSuite() {
     delete run_;

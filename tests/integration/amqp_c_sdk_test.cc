@@ -29,10 +29,10 @@ constexpr uint64_t kSaslInit = 0x41, kSaslOutcome = 0x44;
 
 // FLOW granting `credit` on `handle` (spec 2.7.4).
 std::string FlowFrame(uint32_t handle, uint32_t credit) {
-  return wire::Frame(0, enc::Described(wire::kFlow, enc::List({enc::Uint(0), enc::Uint(1000),
-                                                               enc::Uint(0), enc::Uint(1000),
-                                                               enc::Uint(handle), enc::Uint(0),
-                                                               enc::Uint(credit)})));
+  return wire::Frame(
+      0, enc::Described(wire::kFlow,
+                        enc::List({enc::Uint(0), enc::Uint(1000), enc::Uint(0), enc::Uint(1000),
+                                   enc::Uint(handle), enc::Uint(0), enc::Uint(credit)})));
 }
 
 // A map of string keys (symbols when `symbols`) to encoded values.
@@ -52,8 +52,8 @@ std::string Map(const std::vector<std::pair<std::string, std::string>>& entries,
 // the token as an amqp-value string.
 std::string PutTokenMessage(const std::string& message_id, const std::string& audience,
                             const std::string& token) {
-  return enc::Described(0x73, enc::List({enc::String(message_id), enc::Null(),
-                                         enc::String("$cbs"), enc::Null(), enc::String("cbs")})) +
+  return enc::Described(0x73, enc::List({enc::String(message_id), enc::Null(), enc::String("$cbs"),
+                                         enc::Null(), enc::String("cbs")})) +
          enc::Described(0x74, Map({{"operation", enc::String("put-token")},
                                    {"type", enc::String("servicebus.windows.net:sastoken")},
                                    {"name", enc::String(audience)}})) +

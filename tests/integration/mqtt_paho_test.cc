@@ -194,17 +194,17 @@ TEST_F(MqttPahoTest, PersistentSubscriptionSurvivesAKillAndRestartOfTheHub) {
   ASSERT_EQ(first["connack"], 0) << first << Log();
   ASSERT_EQ(first["subscriptions"][0]["granted"], 1) << first;
   ASSERT_EQ(hub_->KillAndRestart(), "");
-  std::vector<std::string> argv{kPython,
-                                std::string(IOTHUB_INTEGRATION_DIR) + "/mqtt_paho_client.py",
-                                "--host",      hub_->address(),
-                                "--port",      std::to_string(hub_->mqtt_port()),
-                                "--ca",        hub_->ca(),
-                                "--client-id", id_,
-                                "--username",  hub_->UserName(id_),
-                                "--password",  hub_->DeviceToken(id_, key_),
-                                "--clean",     "0",
-                                "--receive",   "1",
-                                "--timeout",   "20"};
+  std::vector<std::string> argv{
+      kPython,       std::string(IOTHUB_INTEGRATION_DIR) + "/mqtt_paho_client.py",
+      "--host",      hub_->address(),
+      "--port",      std::to_string(hub_->mqtt_port()),
+      "--ca",        hub_->ca(),
+      "--client-id", id_,
+      "--username",  hub_->UserName(id_),
+      "--password",  hub_->DeviceToken(id_, key_),
+      "--clean",     "0",
+      "--receive",   "1",
+      "--timeout",   "20"};
   ChildProcess second(std::move(argv), hub_->dir() + "/" + id_ + "-second");
   // Connected by then (the script waits for the message once its CONNECT is answered).
   std::this_thread::sleep_for(2s);

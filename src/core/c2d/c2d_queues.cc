@@ -1,7 +1,6 @@
 #include "core/c2d/c2d_queues.h"
 
 #include <algorithm>
-
 #include <utility>
 
 #include "base/log.h"

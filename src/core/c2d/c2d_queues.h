@@ -89,7 +89,8 @@ class C2dQueues {
   // "/devices/<id>/messages/deviceBound") and the sequence number (the store's seq); the
   // effective expiry is msg.expiry when set (capped to now + max_ttl; one at or before now
   // expires the message at once: Expired feedback when asked for, never delivered) else
-  // now + default_ttl; msg.expiry itself is kept as the sender set it. `done` gets the sequence number once the message is durable (kSync).
+  // now + default_ttl; msg.expiry itself is kept as the sender set it. `done` gets the sequence
+  // number once the message is durable (kSync).
   // The depth limit counts every message not yet settled, locked ones and in-flight sends too.
   void Enqueue(std::string_view device_id, Message msg, std::function<void(Result<uint64_t>)> done);
 

@@ -44,7 +44,9 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
   sessions_ = std::make_unique<SessionStore>(store_);
   registry_->AddDeleteListener([this](const std::string& id) {
     sessions_->Remove(id, [id](const Status& s) {
-      if (!s.ok()) HUB_LOG_ERROR("hub", "dropping the session of deleted device {}: {}", id, s.ToString());
+      if (!s.ok()) {
+        HUB_LOG_ERROR("hub", "dropping the session of deleted device {}: {}", id, s.ToString());
+      }
     });
     size_t shard = ShardOf(id);
     shards_[shard]->Post([this, shard, id] {
@@ -111,28 +113,34 @@ void Hub::Close() {
   if (!s.ok()) HUB_LOG_WARN("hub", "flushing device activity: {}", s.ToString());
 }
 
+namespace {
+
+// `done`, called on `reply_to`: what a device operation run on the device's shard answers with.
+template <typename T>
+std::function<void(T)> ReplyOn(Executor& reply_to, std::function<void(T)> done) {
+  return [&reply_to, done = std::move(done)](T value) mutable {
+    reply_to.Post(
+        [done = std::move(done), value = std::move(value)]() mutable { done(std::move(value)); });
+  };
+}
+
+}  // namespace
+
 void Hub::SendC2d(std::string device_id, Message message, Executor& reply_to,
                   std::function<void(Result<uint64_t>)> done) {
   size_t shard = ShardOf(device_id);
   shards_[shard]->Post([this, shard, device_id = std::move(device_id), message = std::move(message),
-                        &reply_to, done = std::move(done)]() mutable {
-    c2d_[shard]->Enqueue(device_id, std::move(message),
-                         [&reply_to, done = std::move(done)](Result<uint64_t> r) mutable {
-                           reply_to.Post([done = std::move(done), r = std::move(r)]() mutable {
-                             done(std::move(r));
-                           });
-                         });
+                        reply = ReplyOn(reply_to, std::move(done))]() mutable {
+    c2d_[shard]->Enqueue(device_id, std::move(message), std::move(reply));
   });
 }
 
 void Hub::PurgeC2d(std::string device_id, Executor& reply_to,
                    std::function<void(Result<uint64_t>)> done) {
   size_t shard = ShardOf(device_id);
-  shards_[shard]->Post([this, shard, device_id = std::move(device_id), &reply_to,
-                        done = std::move(done)]() mutable {
-    c2d_[shard]->Purge(device_id, [&reply_to, done = std::move(done)](Result<uint64_t> r) mutable {
-      reply_to.Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
-    });
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id),
+                        reply = ReplyOn(reply_to, std::move(done))]() mutable {
+    c2d_[shard]->Purge(device_id, std::move(reply));
   });
 }
 
@@ -141,10 +149,9 @@ void Hub::ConnectDevice(std::string device_id, auth::Principal principal,
                         std::function<void(Status)> done) {
   size_t shard = ShardOf(device_id);
   shards_[shard]->Post([this, shard, device_id = std::move(device_id),
-                        principal = std::move(principal), link = std::move(link), &reply_to,
-                        done = std::move(done)]() mutable {
-    Status s = presence_[shard]->Attach(device_id, principal, std::move(link));
-    reply_to.Post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+                        principal = std::move(principal), link = std::move(link),
+                        reply = ReplyOn(reply_to, std::move(done))]() mutable {
+    reply(presence_[shard]->Attach(device_id, principal, std::move(link)));
   });
 }
 
@@ -158,10 +165,9 @@ void Hub::DisconnectDevice(std::string device_id, std::shared_ptr<DeviceLink> li
 void Hub::ReceiveC2d(std::string device_id, std::optional<Duration> lock_timeout,
                      Executor& reply_to, std::function<void(std::optional<Message>)> done) {
   size_t shard = ShardOf(device_id);
-  shards_[shard]->Post([this, shard, device_id = std::move(device_id), lock_timeout, &reply_to,
-                        done = std::move(done)]() mutable {
-    std::optional<Message> m = c2d_[shard]->ReceiveAndLock(device_id, lock_timeout);
-    reply_to.Post([done = std::move(done), m = std::move(m)]() mutable { done(std::move(m)); });
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), lock_timeout,
+                        reply = ReplyOn(reply_to, std::move(done))]() mutable {
+    reply(c2d_[shard]->ReceiveAndLock(device_id, lock_timeout));
   });
 }
 
@@ -186,12 +192,8 @@ void Hub::AbandonC2d(std::string device_id, std::string lock_token, Executor& re
 void Hub::SettleC2d(std::string device_id, std::string lock_token, Settlement settlement,
                     Executor& reply_to, std::function<void(Status)> done) {
   size_t shard = ShardOf(device_id);
-  shards_[shard]->Post([this, shard, device_id = std::move(device_id),
-                        lock = std::move(lock_token), settlement, &reply_to,
-                        done = std::move(done)]() mutable {
-    auto reply = [&reply_to, done = std::move(done)](Status s) mutable {
-      reply_to.Post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
-    };
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), lock = std::move(lock_token),
+                        settlement, reply = ReplyOn(reply_to, std::move(done))]() mutable {
     C2dQueues& queues = *c2d_[shard];
     switch (settlement) {
       case Settlement::kComplete:

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,7 +63,6 @@ class Presence {
 
   // Whether `link` is the device's current link.
   bool IsCurrent(const std::string& device_id, const DeviceLink* link) const;
-  size_t size() const { return links_.size(); }
 
  private:
   Registry& registry_;

@@ -31,9 +31,9 @@ class RecordingLink : public DeviceLink {
 class PresenceTest : public HubFixture {
  protected:
   auth::Principal PrincipalOf(const Device& d, const std::string& key = "") {
-    std::string token = auth::CreateSasToken("hub.example/devices/" + d.id,
-                                             key.empty() ? d.primary_key : key,
-                                             clock_.Now() + minutes(10));
+    std::string token =
+        auth::CreateSasToken("hub.example/devices/" + d.id, key.empty() ? d.primary_key : key,
+                             clock_.Now() + minutes(10));
     auto principal = hub_->authenticator().Authenticate(token);
     EXPECT_TRUE(principal.has_value()) << principal.error().ToString();
     return principal.value_or(auth::Principal{});
@@ -50,7 +50,6 @@ class PresenceTest : public HubFixture {
   ConnectionState StateOf(const std::string& id) {
     return hub_->registry().Get(id)->connection_state;
   }
-
 };
 
 TEST_F(PresenceTest, AttachMarksTheDeviceConnectedAndDetachDisconnected) {
@@ -132,9 +131,9 @@ TEST_F(PresenceTest, NewKeysEndTheLinkAndRefuseAPrincipalOfTheOldKeys) {
   // Authenticated before the change (on a front-end's thread), attached after: refused.
   EXPECT_FALSE(Connect(d, old_key, std::make_shared<RecordingLink>()).ok());
   // The unchanged secondary key signs new tokens as before; the new primary too.
-  EXPECT_TRUE(Connect(d, PrincipalOf(*replaced, replaced->secondary_key),
-                      std::make_shared<RecordingLink>())
-                  .ok());
+  EXPECT_TRUE(
+      Connect(d, PrincipalOf(*replaced, replaced->secondary_key), std::make_shared<RecordingLink>())
+          .ok());
   EXPECT_TRUE(Connect(d, PrincipalOf(*replaced), std::make_shared<RecordingLink>()).ok());
 }
 

@@ -11,9 +11,7 @@ namespace {
 constexpr uint8_t kFormat = 1;
 constexpr size_t kPage = 1000;
 
-}  // namespace
-
-std::string SessionStore::Encode(const StoredSession& session) {
+std::string Encode(const StoredSession& session) {
   std::string out(1, static_cast<char>(kFormat));
   PutLengthPrefixed(&out, session.generation_id);
   PutFixed64BE(&out, static_cast<uint64_t>(ToUnixMillis(session.updated)));
@@ -21,7 +19,8 @@ std::string SessionStore::Encode(const StoredSession& session) {
   return out;
 }
 
-Result<StoredSession> SessionStore::Decode(std::string_view device_id, std::string_view bytes) {
+// Corruption when the bytes are not a stored session.
+Result<StoredSession> Decode(std::string_view device_id, std::string_view bytes) {
   Decoder in(bytes);
   uint8_t format = 0;
   uint64_t updated = 0;
@@ -34,6 +33,8 @@ Result<StoredSession> SessionStore::Decode(std::string_view device_id, std::stri
   s.updated = FromUnixMillis(static_cast<int64_t>(updated));
   return s;
 }
+
+}  // namespace
 
 Result<std::vector<StoredSession>> SessionStore::LoadAll(
     const std::function<std::optional<std::string>(std::string_view)>& generation_of,
@@ -59,7 +60,8 @@ Result<std::vector<StoredSession>> SessionStore::LoadAll(
   }
   if (dropped > 0) {
     HUB_LOG_INFO("sessions", "dropped {} stored session(s) of deleted devices or expired", dropped);
-    HUB_RETURN_IF_ERROR(store_.CommitAndWait(std::move(stale), storage::Durability::kAsync).status());
+    HUB_RETURN_IF_ERROR(
+        store_.CommitAndWait(std::move(stale), storage::Durability::kAsync).status());
   }
   return out;
 }

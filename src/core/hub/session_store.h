@@ -48,10 +48,6 @@ class SessionStore {
   // Deletes the device's session, if any (kAsync); `done` as for Save, may be empty.
   void Remove(std::string_view device_id, std::function<void(Status)> done);
 
-  static std::string Encode(const StoredSession& session);
-  // Corruption when the bytes are not a stored session.
-  static Result<StoredSession> Decode(std::string_view device_id, std::string_view bytes);
-
  private:
   storage::Store& store_;
 };

@@ -457,18 +457,20 @@ std::string Registry::CachePut(Entry entry) {
     entry.credentials_version = next_credentials_version_++;
   } else {
     const Device& o = old->second.device;
-    if (o.generation_id != d.generation_id) {
-      revoked = "the device was deleted";  // and created again: a new identity
-    } else if (o.auth_type != d.auth_type || o.primary_key != d.primary_key ||
-               o.secondary_key != d.secondary_key || o.primary_thumbprint != d.primary_thumbprint ||
-               o.secondary_thumbprint != d.secondary_thumbprint) {
+    bool recreated = o.generation_id != d.generation_id;  // deleted and created again
+    bool new_credentials = recreated || o.auth_type != d.auth_type ||
+                           o.primary_key != d.primary_key || o.secondary_key != d.secondary_key ||
+                           o.primary_thumbprint != d.primary_thumbprint ||
+                           o.secondary_thumbprint != d.secondary_thumbprint;
+    entry.credentials_version =
+        new_credentials ? next_credentials_version_++ : old->second.credentials_version;
+    if (recreated) {
+      revoked = "the device was deleted";
+    } else if (new_credentials) {
       revoked = "the device's credentials changed";
     } else if (o.status == DeviceStatus::kEnabled && d.status != DeviceStatus::kEnabled) {
       revoked = "the device was disabled";
     }
-    bool same_credentials = revoked.empty() || revoked == "the device was disabled";
-    entry.credentials_version =
-        same_credentials ? old->second.credentials_version : next_credentials_version_++;
   }
   CacheErase(entry.device.id);
   Count(entry.device, +1);

@@ -57,7 +57,8 @@ class Registry {
   using DeleteListener = std::function<void(const std::string& device_id)>;
   // `why`: "the device was deleted", "the device was disabled", "the device's credentials
   // changed".
-  using RevocationListener = std::function<void(const std::string& device_id, std::string_view why)>;
+  using RevocationListener =
+      std::function<void(const std::string& device_id, std::string_view why)>;
 
   // `store` and `clock` must outlive the Registry. `c2d_count` (optional) yields a device's
   // cloudToDeviceMessageCount when Get/List/Create/Replace return it; it is called without
