@@ -358,11 +358,11 @@ TEST_F(C2dLinkTest, AMessageEnqueuedAfterTheAttachIsDelivered) {
   EXPECT_EQ(IdsOf(device.TakeReceived(c2d)), IdList{"late"});
 }
 
-// Messages a dispatcher locked for a link that detached while they were on their way to the
+// Messages the core locked for a link that detached while they were on their way to the
 // connection's shard go back to the queue at once, not when their lock expires.
 TEST_F(C2dLinkTest, MessagesPulledForALinkThatJustDetachedGoBackAtOnce) {
-  // A device on shard 1, so that its dispatcher's hand-over to the connection (shard 0) can be
-  // held back while the link detaches.
+  // A device on shard 1, so that the core's hand-over to the connection (shard 0) can be held
+  // back while the link detaches.
   std::string id;
   for (int i = 0; id.empty() || hub_->ShardOf(id) != 1; ++i) id = "dev" + std::to_string(i);
   core::Device d = CreateDevice(id);
@@ -380,6 +380,39 @@ TEST_F(C2dLinkTest, MessagesPulledForALinkThatJustDetachedGoBackAtOnce) {
   EXPECT_EQ(C2dDepth(id), 1u);
   pn_link_t* again = device.AttachReceiver(C2dTo(id), 10);
   EXPECT_EQ(IdsOf(device.TakeReceived(again)), IdList{"m1"});
+}
+
+// The same, when the connection (still the device's, through its telemetry link) opens a new C2D
+// link at once: what was delivered for the old link is not sent on the new one (whose credit it
+// was not granted against), but goes back and comes again as a new delivery.
+TEST_F(C2dLinkTest, MessagesPulledForADetachedLinkAreNotSentOnItsSuccessor) {
+  std::string id;
+  for (int i = 0; id.empty() || hub_->ShardOf(id) != 1; ++i) id = "dev" + std::to_string(i);
+  core::Device d = CreateDevice(id);
+  TestClient& device = DeviceClient(d);
+  pn_link_t* telemetry = device.AttachSender("/devices/" + id + "/messages/events");
+  pn_link_t* c2d = device.AttachReceiver(C2dTo(id), 10);
+  bool sent = false;
+  hub_->SendC2d(id, C2d("m1"), shard1_, [&](Result<uint64_t> r) { sent = r.has_value(); });
+  shard1_.RunAll();  // locked for the old link; the delivery waits on shard 0
+  ASSERT_TRUE(sent);
+  pn_link_close(c2d);
+  device.Pump(/*run_executors=*/false);
+  ASSERT_TRUE(TestClient::Detached(c2d));
+  pn_link_t* again = pn_receiver(pn_link_session(c2d), "receiver-again");
+  pn_terminus_set_address(pn_link_source(again), C2dTo(id).c_str());
+  pn_link_set_rcv_settle_mode(again, PN_RCV_FIRST);
+  pn_link_open(again);
+  pn_link_flow(again, 1);
+  device.Pump(/*run_executors=*/false);
+  ASSERT_TRUE(TestClient::Attached(again));
+  RunAll();
+  device.Pump();
+  auto received = device.TakeReceived(again);
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].message.message_id, "m1");
+  EXPECT_EQ(received[0].delivery_count, 1u);  // given back once, then delivered afresh
+  EXPECT_TRUE(TestClient::Attached(telemetry));
 }
 
 TEST_F(C2dLinkTest, FeedbackArrivesAfterACompletedAckFullMessageAndAcceptCompletesIt) {

@@ -131,27 +131,37 @@ void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::str
   }
 }
 
-// A connection's hold on one device, as core::Presence knows it. End runs on the device's shard:
-// the device's C2D links of this connection stop receiving there at once, and the connection
-// detaches them on its own shard.
+// A connection's hold on one device, as core::Presence knows it. End and Deliver run on the
+// device's shard and hand over to the connection's own shard.
 class PresenceLink final : public core::DeviceLink {
  public:
   PresenceLink(Endpoint& endpoint, std::weak_ptr<Connection> connection, size_t home,
-               std::string device_id, size_t device_shard, uint64_t serial)
+               std::string device_id, uint64_t serial)
       : endpoint_(endpoint),
         connection_(std::move(connection)),
         home_(home),
         device_id_(std::move(device_id)),
-        device_shard_(device_shard),
         serial_(serial) {}
 
   void End(core::LinkEnd why, const std::string& reason) override {
-    endpoint_.c2d_dispatcher(device_shard_)
-        .DetachOwner(device_id_, static_cast<const core::DeviceLink*>(this));
     endpoint_.PostToShard(
         home_, [connection = connection_, device = device_id_, serial = serial_, why, reason] {
           if (auto c = connection.lock()) c->EndDevice(device, serial, why, reason);
         });
+  }
+
+  void Deliver(std::vector<core::Message> messages) override {
+    Endpoint* endpoint = &endpoint_;
+    endpoint_.PostToShard(home_, [endpoint, connection = connection_, device = device_id_,
+                                  serial = serial_, messages = std::move(messages)]() mutable {
+      if (auto c = connection.lock(); c && c->OnC2d(device, serial, messages)) return;
+      // The connection or its C2D link went while the messages were on their way: back to
+      // their queue.
+      for (core::Message& m : messages) {
+        ApplyAction(*endpoint, LinkKind::kDeviceC2d, 0, device, std::move(m.lock_token),
+                    Action::kAbandon);
+      }
+    });
   }
 
   uint64_t serial() const { return serial_; }
@@ -161,17 +171,8 @@ class PresenceLink final : public core::DeviceLink {
   const std::weak_ptr<Connection> connection_;
   const size_t home_;
   const std::string device_id_;
-  const size_t device_shard_;
   const uint64_t serial_;  // tells this hold of the connection on the device from later ones
 };
-
-// Messages locked for a link that is gone go back to their queue.
-void GiveBack(Endpoint& endpoint, LinkKind kind, size_t queue_shard, const std::string& device,
-              std::vector<core::Message>& messages) {
-  for (core::Message& m : messages) {
-    ApplyAction(endpoint, kind, queue_shard, device, std::move(m.lock_token), Action::kAbandon);
-  }
-}
 
 }  // namespace
 
@@ -180,12 +181,12 @@ struct Connection::Link {
   pn_link_t* link = nullptr;
   LinkAddress address;
   std::string grant;       // the scope of the grant that let it attach ("" for $cbs)
-  size_t queue_shard = 0;  // kDeviceC2d: the device's shard; kServiceFeedback: the feedback shard
+  size_t queue_shard = 0;  // kServiceFeedback: the feedback shard
   core::AppendContext append;                         // kDeviceTelemetry
   Timestamp last_touch;                               // kDeviceTelemetry: registry activity
   std::unordered_map<uint64_t, pn_delivery_t*> held;  // receiving: waiting for the core
   uint64_t next_hold = 1;
-  uint64_t dispatcher_credit = 0;                             // sending: handed over, unused
+  uint64_t granted = 0;  // sending: credit handed to the core (or the dispatcher), not yet used
   uint64_t next_tag = 1;                                      // sending: delivery tags
   std::unordered_map<pn_delivery_t*, std::string> unsettled;  // sending: lock tokens
 
@@ -451,7 +452,6 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
     link->append.auth_method = core::auth::AuthMethodJson(grants_.at(grant).principal);
     link->append.generation_id = hub.registry().GenerationId(address.device_id).value_or("");
   }
-  if (address.kind == LinkKind::kDeviceC2d) link->queue_shard = hub.ShardOf(address.device_id);
   if (address.kind == LinkKind::kServiceFeedback) link->queue_shard = kFeedbackShard;
 
   pn_terminus_copy(pn_link_source(pn), pn_link_remote_source(pn));
@@ -474,53 +474,41 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
   if (l.is_device() && device_links_[address.device_id].links++ == 0) {
     ConnectDevice(address.device_id, grants_.at(grant).principal);
   }
-  if (l.sends_queue()) {
+  if (address.kind == LinkKind::kDeviceC2d) {
+    // A device has one C2D receiver, as in IoT Hub: a newer one on this connection takes over
+    // and the older is detached with amqp:link:stolen (a newer connection took over already).
+    std::vector<pn_link_t*> older;
+    for (auto& [other, ol] : links_) {
+      if (other != pn && ol->address.kind == LinkKind::kDeviceC2d &&
+          ol->address.device_id == address.device_id) {
+        older.push_back(other);
+      }
+    }
+    CloseLinks(older, "amqp:link:stolen", "a newer link of this device receives its messages");
+  }
+  if (address.kind == LinkKind::kServiceFeedback) {
     std::weak_ptr<Connection> self = weak_from_this();
     Endpoint* endpoint = &endpoint_;
     size_t home = shard_;
-    LinkKind kind = address.kind;
-    size_t queue_shard = l.queue_shard;
-    std::string device = address.device_id;
     uint64_t link_id = l.id;
-    Dispatcher::Deliver deliver = [endpoint, self, home, kind, queue_shard, device,
+    Dispatcher::Deliver deliver = [endpoint, self, home,
                                    link_id](std::vector<core::Message> messages) {
-      endpoint->PostToShard(home, [endpoint, self, kind, queue_shard, device, link_id,
+      endpoint->PostToShard(home, [endpoint, self, link_id,
                                    messages = std::move(messages)]() mutable {
         if (auto c = self.lock(); c && c->OnPulled(link_id, messages)) return;
         // The link ended while the messages were on their way: back to their queue.
-        GiveBack(*endpoint, kind, queue_shard, device, messages);
+        for (core::Message& m : messages) {
+          ApplyAction(*endpoint, LinkKind::kServiceFeedback, kFeedbackShard, "",
+                      std::move(m.lock_token), Action::kAbandon);
+        }
       });
     };
-    // A device has one C2D receiver, as in IoT Hub: a newer link (of any connection) takes over
-    // and the older one is detached with amqp:link:stolen. Feedback receivers share their queue.
-    Dispatcher::Evict evict = [endpoint, self, home, link_id] {
-      endpoint->PostToShard(home, [self, link_id] {
-        if (auto c = self.lock()) c->Evict(link_id);
-      });
-    };
-    // The connection's presence for the device owns its C2D link: when the core ends it, the
-    // dispatcher drops the link at once.
-    const void* owner =
-        kind == LinkKind::kDeviceC2d ? device_links_.at(device).link.get() : nullptr;
-    endpoint_.PostToShard(queue_shard, [endpoint, kind, queue_shard, device, link_id,
-                                        deliver = std::move(deliver), evict = std::move(evict),
-                                        owner]() mutable {
-      if (kind == LinkKind::kServiceFeedback) {
-        endpoint->feedback_dispatcher().Attach(device, link_id, std::move(deliver));
-        return;
-      }
-      // A connection the core has just replaced or refused (its end is on its way to the
-      // connection) must not take the device's messages, nor evict the current receiver.
-      if (!endpoint->hub()
-               .presence(queue_shard)
-               .IsCurrent(device, static_cast<const core::DeviceLink*>(owner))) {
-        return;
-      }
-      endpoint->c2d_dispatcher(queue_shard)
-          .Attach(device, link_id, std::move(deliver), /*exclusive=*/true, std::move(evict), owner);
-    });
-    OnFlow(l);  // the client may have granted credit in its ATTACH already
+    endpoint_.PostToShard(kFeedbackShard,
+                          [endpoint, link_id, deliver = std::move(deliver)]() mutable {
+                            endpoint->feedback_dispatcher().Attach("", link_id, std::move(deliver));
+                          });
   }
+  if (l.sends_queue()) OnFlow(l);  // the client may have granted credit in its ATTACH already
 }
 
 void Connection::OnFlow(Link& link) {
@@ -529,17 +517,18 @@ void Connection::OnFlow(Link& link) {
   }
   if (!link.sends_queue()) return;
   int credit = pn_link_credit(link.link);
-  if (credit <= 0 || static_cast<uint64_t>(credit) <= link.dispatcher_credit) return;
-  uint64_t more = static_cast<uint64_t>(credit) - link.dispatcher_credit;
-  link.dispatcher_credit += more;
+  if (credit <= 0 || static_cast<uint64_t>(credit) <= link.granted) return;
+  uint64_t more = static_cast<uint64_t>(credit) - link.granted;
+  link.granted += more;
+  auto grant = static_cast<uint32_t>(std::min<uint64_t>(more, UINT32_MAX));
+  if (link.address.kind == LinkKind::kDeviceC2d) {
+    const DevicePresence& presence = device_links_.at(link.address.device_id);
+    return endpoint_.hub().GrantC2d(link.address.device_id, presence.link, grant);
+  }
   Endpoint* endpoint = &endpoint_;
-  endpoint_.PostToShard(
-      link.queue_shard, [endpoint, kind = link.address.kind, shard = link.queue_shard,
-                         device = link.address.device_id, id = link.id, more] {
-        Dispatcher& d = kind == LinkKind::kServiceFeedback ? endpoint->feedback_dispatcher()
-                                                           : endpoint->c2d_dispatcher(shard);
-        d.AddCredit(device, id, static_cast<uint32_t>(std::min<uint64_t>(more, UINT32_MAX)));
-      });
+  endpoint_.PostToShard(kFeedbackShard, [endpoint, id = link.id, grant] {
+    endpoint->feedback_dispatcher().AddCredit("", id, grant);
+  });
 }
 
 void Connection::ConnectDevice(const std::string& device_id,
@@ -547,7 +536,7 @@ void Connection::ConnectDevice(const std::string& device_id,
   core::Hub& hub = endpoint_.hub();
   uint64_t serial = next_presence_serial_++;
   auto link = std::make_shared<PresenceLink>(endpoint_, weak_from_this(), shard_, device_id,
-                                             hub.ShardOf(device_id), serial);
+                                             serial);
   device_links_[device_id].link = link;
   device_links_[device_id].serial = serial;
   std::weak_ptr<Connection> self = weak_from_this();
@@ -582,17 +571,37 @@ void Connection::CloseLinks(const std::vector<pn_link_t*>& links, std::string_vi
   }
 }
 
-void Connection::Evict(uint64_t link_id) {
-  auto it = links_by_id_.find(link_id);
-  if (closed_ || it == links_by_id_.end()) return;
-  CloseLink(*it->second, "amqp:link:stolen", "a newer link of this device receives its messages");
+void Connection::OnC2dStopped(const std::string& device_id, uint64_t serial) {
+  auto presence = device_links_.find(device_id);
+  if (presence == device_links_.end() || presence->second.serial != serial) return;
+  if (presence->second.c2d_stops > 0) --presence->second.c2d_stops;
 }
 
 bool Connection::OnPulled(uint64_t link_id, std::vector<core::Message>& messages) {
   auto it = links_by_id_.find(link_id);
   if (closed_ || it == links_by_id_.end()) return false;
-  Link& link = *it->second;
-  link.dispatcher_credit -= std::min<uint64_t>(link.dispatcher_credit, messages.size());
+  Send(*it->second, messages);
+  return true;
+}
+
+bool Connection::OnC2d(const std::string& device_id, uint64_t serial,
+                       std::vector<core::Message>& messages) {
+  auto presence = device_links_.find(device_id);
+  if (closed_ || presence == device_links_.end() || presence->second.serial != serial ||
+      presence->second.c2d_stops > 0) {
+    return false;  // granted by a hold, or a C2D link, that is gone
+  }
+  for (auto& [pn, link] : links_) {
+    if (link->address.kind == LinkKind::kDeviceC2d && link->address.device_id == device_id) {
+      Send(*link, messages);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Connection::Send(Link& link, std::vector<core::Message>& messages) {
+  link.granted -= std::min<uint64_t>(link.granted, messages.size());
   CountMessages(
       link.address.kind == LinkKind::kServiceFeedback ? Traffic::kFeedbackOut : Traffic::kC2dOut,
       messages.size());
@@ -606,7 +615,6 @@ bool Connection::OnPulled(uint64_t link_id, std::vector<core::Message>& messages
     link.unsettled[d] = std::move(m.lock_token);
   }
   Pump();
-  return true;
 }
 
 void Connection::OnDelivery(pn_delivery_t* delivery) {
@@ -954,15 +962,29 @@ void Connection::Forget(pn_link_t* pn) {
   auto it = links_.find(pn);
   if (it == links_.end()) return;
   Link& link = *it->second;
-  if (link.sends_queue()) {
+  if (link.address.kind == LinkKind::kDeviceC2d) {
+    // The core stops delivering to this connection's hold on the device; what it delivered
+    // before that (on its way here) is given back, not sent on a later C2D link of the device
+    // (OnC2d), until the stop is known to have run.
+    auto presence = device_links_.find(link.address.device_id);
+    if (presence != device_links_.end()) {
+      ++presence->second.c2d_stops;
+      std::weak_ptr<Connection> self = weak_from_this();
+      endpoint_.hub().StopC2d(link.address.device_id, presence->second.link,
+                              endpoint_.hub().shard_executor(shard_),
+                              [self, device = link.address.device_id,
+                               serial = presence->second.serial] {
+                                if (auto c = self.lock()) c->OnC2dStopped(device, serial);
+                              });
+    }
+  }
+  if (link.address.kind == LinkKind::kServiceFeedback) {
     Endpoint* endpoint = &endpoint_;
-    endpoint_.PostToShard(
-        link.queue_shard, [endpoint, kind = link.address.kind, shard = link.queue_shard,
-                           device = link.address.device_id, id = link.id] {
-          Dispatcher& d = kind == LinkKind::kServiceFeedback ? endpoint->feedback_dispatcher()
-                                                             : endpoint->c2d_dispatcher(shard);
-          d.Detach(device, id);
-        });
+    endpoint_.PostToShard(kFeedbackShard, [endpoint, id = link.id] {
+      endpoint->feedback_dispatcher().Detach("", id);
+    });
+  }
+  if (link.sends_queue()) {
     // What the client neither accepted nor refused goes back to the queue at once rather than
     // when its lock runs out.
     for (auto& [delivery, lock] : link.unsettled) {

@@ -45,8 +45,10 @@ class Endpoint;
 //   errors); no OPEN within open_timeout, no grant within auth_timeout, and idle_timeout close it.
 //   Every refusal is logged with its reason.
 //
-// Thread: the connection's shard, for every method. Work posted to other shards (C2D queues, the
-// feedback queue) comes back through the Endpoint's posts and keeps only a weak_ptr.
+// Thread: the connection's shard, for every method. Device operations go through the hub's
+// asynchronous calls (core::Hub), which hide the device's shard; C2D messages arrive through the
+// connection's core::DeviceLink per device. The feedback queue's work is posted to its shard.
+// What comes back keeps only a weak_ptr.
 class Connection : public net::StreamInput, public std::enable_shared_from_this<Connection> {
  public:
   Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<net::StreamOutput> output,
@@ -63,13 +65,16 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // Lets go of the output and forgets every link without a word to the peer (shutdown).
   void Teardown();
 
-  // Sends messages a Dispatcher locked for link `link_id` (posted here by the Endpoint). False,
-  // leaving `messages` alone, when the link is gone: the caller returns them to their queue.
+  // Sends feedback messages the dispatcher locked for link `link_id` (posted here by the
+  // Endpoint). False, leaving `messages` alone, when the link is gone: the caller returns them to
+  // their queue.
   bool OnPulled(uint64_t link_id, std::vector<core::Message>& messages);
 
-  // A newer C2D link of the same device took over from link `link_id` (posted here by the
-  // Endpoint): it is detached with amqp:link:stolen.
-  void Evict(uint64_t link_id);
+  // Sends C2D messages the core delivered to this connection's hold number `serial` on
+  // `device_id` (posted here by its PresenceLink) on the device's C2D link. False, leaving
+  // `messages` alone, when that hold or the C2D link they were granted for is gone: the caller
+  // returns them to their queue.
+  bool OnC2d(const std::string& device_id, uint64_t serial, std::vector<core::Message>& messages);
 
   // The core ended this connection's hold number `serial` on `device_id` (posted here): a newer
   // connection of the device took over (kReplaced: its links are detached with amqp:link:stolen)
@@ -97,6 +102,10 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   void OnSessionOpen(pn_session_t* session);
   void OnLinkOpen(pn_link_t* link);
   void OnFlow(Link& link);
+  // Sends locked messages on a link that sends queued messages, unsettled.
+  void Send(Link& link, std::vector<core::Message>& messages);
+  // A StopC2d of the device's hold number `serial` took effect.
+  void OnC2dStopped(const std::string& device_id, uint64_t serial);
   void OnDelivery(pn_delivery_t* delivery);
   void OnIncoming(Link& link, pn_delivery_t* delivery);
   void OnOutcome(Link& link, pn_delivery_t* delivery);
@@ -176,6 +185,9 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
     uint32_t links = 0;
     std::shared_ptr<core::DeviceLink> link;
     uint64_t serial = 0;  // of `link`: a late end of an earlier hold names another
+    // StopC2d calls not yet known to have taken effect: until then, what the core delivers was
+    // granted by a C2D link that is gone.
+    uint32_t c2d_stops = 0;
   };
   std::unordered_map<std::string, DevicePresence> device_links_;
   uint64_t next_presence_serial_ = 1;

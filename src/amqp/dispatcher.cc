@@ -10,28 +10,8 @@ std::vector<Dispatcher::Link>* Dispatcher::Find(const std::string& key) {
   return it == links_.end() ? nullptr : &it->second;
 }
 
-void Dispatcher::Attach(const std::string& key, uint64_t link_id, Deliver deliver, bool exclusive,
-                        Evict evict, const void* owner) {
-  std::vector<Link>& links = links_[key];
-  if (exclusive) {
-    std::vector<Link> older = std::move(links);
-    links.clear();
-    for (Link& l : older) {
-      if (l.evict) l.evict();
-    }
-  }
-  links.push_back(Link{.id = link_id,
-                       .credit = 0,
-                       .deliver = std::move(deliver),
-                       .evict = std::move(evict),
-                       .owner = owner});
-}
-
-void Dispatcher::DetachOwner(const std::string& key, const void* owner) {
-  std::vector<Link>* links = Find(key);
-  if (links == nullptr || owner == nullptr) return;
-  std::erase_if(*links, [owner](const Link& l) { return l.owner == owner; });
-  if (links->empty()) links_.erase(key);
+void Dispatcher::Attach(const std::string& key, uint64_t link_id, Deliver deliver) {
+  links_[key].push_back(Link{.id = link_id, .credit = 0, .deliver = std::move(deliver)});
 }
 
 void Dispatcher::Detach(const std::string& key, uint64_t link_id) {

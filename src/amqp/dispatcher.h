@@ -11,11 +11,12 @@
 
 namespace iothub::amqp {
 
-// Hands queued messages to the AMQP links that receive them, as their credit allows: on one shard,
-// for one kind of queue — the C2D queues of the shard's devices (key: the device id), or the
-// feedback queue (key: ""). Links live on their connections' shards; a link's `deliver` posts
-// there. The dispatcher only keeps, per link, the credit the link has handed over and not yet
-// used, and pulls (locks) messages when a link has credit and its queue says messages are
+// Hands queued messages to the AMQP links that receive them, as their credit allows, on the
+// shard of their queues: today the feedback queue (key ""), which service clients may read over
+// several links at once. (A device's C2D messages reach its one link through the core's
+// presence instead: core::Presence.) Links live on their connections' shards; a link's `deliver`
+// posts there. The dispatcher only keeps, per link, the credit the link has handed over and not
+// yet used, and pulls (locks) messages when a link has credit and its queue says messages are
 // available.
 //
 // Thread: every method on the dispatcher's shard.
@@ -28,20 +29,10 @@ class Dispatcher {
 
   explicit Dispatcher(Pull pull) : pull_(std::move(pull)) {}
 
-  // Tells a link it lost its queue to a newer link. Must not call back synchronously.
-  using Evict = std::function<void()>;
-
-  // A link starts receiving queue `key`; `link_id` is unique per endpoint. With `exclusive` (a
-  // device's C2D queue: one receiver per device, as IoT Hub keeps it), the links already
-  // receiving `key` are dropped and told through their `evict`. `owner` (optional) groups links
-  // for DetachOwner.
-  void Attach(const std::string& key, uint64_t link_id, Deliver deliver, bool exclusive = false,
-              Evict evict = nullptr, const void* owner = nullptr);
+  // A link starts receiving queue `key`; `link_id` is unique per endpoint.
+  void Attach(const std::string& key, uint64_t link_id, Deliver deliver);
   // The link is gone: its unused credit is dropped.
   void Detach(const std::string& key, uint64_t link_id);
-  // Every link of `owner` receiving `key` is dropped at once, without a word to it (the core ended
-  // the connection that holds them: it is told otherwise).
-  void DetachOwner(const std::string& key, const void* owner);
   // The link grants `credit` more messages; pulls at once if messages are visible.
   void AddCredit(const std::string& key, uint64_t link_id, uint32_t credit);
   // Queue `key` may have visible messages (the queue's available listener).
@@ -54,8 +45,6 @@ class Dispatcher {
     uint64_t id = 0;
     uint64_t credit = 0;
     Deliver deliver;
-    Evict evict;
-    const void* owner = nullptr;
   };
 
   std::vector<Link>* Find(const std::string& key);

@@ -108,39 +108,5 @@ TEST_F(DispatcherTest, DetachDropsTheLinkAndItsCredit) {
   EXPECT_EQ(queues_["d1"].size(), 1u);
 }
 
-TEST_F(DispatcherTest, AnExclusiveAttachEvictsTheOlderLinks) {
-  std::vector<std::string> old_got, new_got;
-  int evicted = 0;
-  dispatcher_.Attach("d1", 1, Into(&old_got), true, [&evicted] { ++evicted; });
-  dispatcher_.AddCredit("d1", 1, 5);
-  dispatcher_.Attach("d1", 2, Into(&new_got), true, [] { FAIL() << "the newest link stays"; });
-  EXPECT_EQ(evicted, 1);
-  EXPECT_EQ(dispatcher_.link_count(), 1u);
-  queues_["d1"] = {"a"};
-  dispatcher_.OnAvailable("d1");  // the old link's credit went with it
-  EXPECT_TRUE(old_got.empty());
-  dispatcher_.AddCredit("d1", 2, 1);
-  EXPECT_EQ(new_got, std::vector<std::string>{"a"});
-}
-
-// The core ended a connection's hold on a device: its links stop receiving at once, silently (the
-// connection is told by the core), and other owners' links of the queue go on.
-TEST_F(DispatcherTest, DetachOwnerDropsOnlyThatOwnersLinksWithoutEvicting) {
-  std::vector<std::string> mine, other;
-  int a = 0, b = 0;
-  dispatcher_.Attach(
-      "d1", 1, Into(&mine), false, [] { FAIL() << "not evicted"; }, &a);
-  dispatcher_.Attach("d1", 2, Into(&other), false, nullptr, &b);
-  dispatcher_.AddCredit("d1", 1, 5);
-  dispatcher_.AddCredit("d1", 2, 5);
-  dispatcher_.DetachOwner("d1", &a);
-  dispatcher_.DetachOwner("d2", &b);  // another key: nothing
-  EXPECT_EQ(dispatcher_.link_count(), 1u);
-  queues_["d1"] = {"x", "y"};
-  dispatcher_.OnAvailable("d1");
-  EXPECT_TRUE(mine.empty());
-  EXPECT_EQ(other, (std::vector<std::string>{"x", "y"}));
-}
-
 }  // namespace
 }  // namespace iothub::amqp

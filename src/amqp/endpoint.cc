@@ -8,15 +8,6 @@ namespace iothub::amqp {
 
 Endpoint::Endpoint(core::Hub& hub, const Clock& clock, AmqpOptions options)
     : hub_(hub), clock_(clock), options_(options), connections_(hub.shard_count()) {
-  for (size_t shard = 0; shard < hub.shard_count(); ++shard) {
-    core::C2dQueues& queues = hub.c2d(shard);
-    c2d_.push_back(std::make_unique<Dispatcher>([&queues](const std::string& device, size_t max) {
-      return queues.ReceiveAndLockUpTo(device, max);
-    }));
-    Dispatcher* dispatcher = c2d_.back().get();
-    c2d_listeners_.push_back(queues.AddAvailableListener(
-        [dispatcher](const std::string& device) { dispatcher->OnAvailable(device); }));
-  }
   feedback_ = std::make_unique<Dispatcher>([&hub](const std::string&, size_t max) {
     std::vector<core::Message> messages;
     while (messages.size() < max) {
@@ -32,9 +23,6 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, AmqpOptions options)
 
 Endpoint::~Endpoint() {
   alive_->store(false);
-  for (size_t shard = 0; shard < hub_.shard_count(); ++shard) {
-    hub_.c2d(shard).RemoveAvailableListener(c2d_listeners_[shard]);
-  }
   hub_.feedback().RemoveAvailableListener(feedback_listener_);
 }
 

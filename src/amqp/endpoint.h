@@ -22,9 +22,9 @@ namespace iothub::amqp {
 
 // The AMQP 1.0 endpoint, for devices and services: serves net::ByteStreams (TLS on 5671, plain
 // TCP, and WebSockets with subprotocol AMQPWSB10 at /$iothub/websocket) for one core::Hub. It owns
-// the connections open on each shard and drives their timers from Tick(), and the dispatchers
-// that hand C2D messages (one per shard, next to its C2dQueues) and feedback messages (on the
-// feedback shard) to the links receiving them.
+// the connections open on each shard and drives their timers from Tick(), and the dispatcher that
+// hands feedback messages (on the feedback shard) to the links receiving them. (C2D messages
+// reach devices through the core's presence: core::Hub::GrantC2d.)
 //
 // Threads: constructed and destroyed on a control thread while no shard runs anything of it
 // (construct it after Hub::Open and before the shards serve; destroy it after they stopped).
@@ -55,9 +55,7 @@ class Endpoint {
 
   size_t connection_count(size_t shard) const { return connections_.count(shard); }
 
-  // Where a receiving link's messages come from: shard `shard`'s C2D queues (a device link), or
-  // the feedback queue (shard = feedback shard, feedback = true). Only on that shard.
-  Dispatcher& c2d_dispatcher(size_t shard) { return *c2d_[shard]; }
+  // Where a feedback receiver's messages come from. Only on the feedback shard.
   Dispatcher& feedback_dispatcher() { return *feedback_; }
 
   // Runs `task` on shard `shard` unless the endpoint is gone by then.
@@ -76,9 +74,7 @@ class Endpoint {
   core::Hub& hub_;
   const Clock& clock_;
   AmqpOptions options_;
-  std::vector<std::unique_ptr<Dispatcher>> c2d_;  // per shard
-  std::unique_ptr<Dispatcher> feedback_;          // on the feedback shard
-  std::vector<uint64_t> c2d_listeners_;           // per shard, in hub.c2d(shard)
+  std::unique_ptr<Dispatcher> feedback_;  // on the feedback shard
   uint64_t feedback_listener_ = 0;
   // Raw pointers: a connection removes itself when it closes.
   net::ShardConnections<Connection> connections_;

@@ -14,14 +14,16 @@ constexpr size_t kMaxTopicLength = 65535;  // a UTF-8 string's 16-bit length (MQ
 
 }  // namespace
 
-// A connection of the device as core::Presence knows it. End runs on the device's shard, where
-// the sessions live: the session stops using the connection at once, then the connection closes
-// on its own shard.
+// A connection of the device as core::Presence knows it. End and Deliver run on the device's
+// shard, where the sessions live. End: the session stops using the connection at once, then the
+// connection closes on its own shard. Deliver: posted to the shard again, since the core may be
+// called from within the sessions when it delivers (Grant).
 class DeviceSessions::Link final : public core::DeviceLink {
  public:
   Link(DeviceSessions& sessions, std::string device_id, uint64_t connection_id,
        std::function<void(std::string)> evict)
       : sessions_(sessions),
+        alive_(sessions.alive_),
         device_id_(std::move(device_id)),
         connection_id_(connection_id),
         evict_(std::move(evict)) {}
@@ -29,9 +31,17 @@ class DeviceSessions::Link final : public core::DeviceLink {
     sessions_.Ended(device_id_, connection_id_);
     evict_(reason);
   }
+  void Deliver(std::vector<core::Message> messages) override {
+    sessions_.hub_.shard_executor(sessions_.shard_)
+        .Post([sessions = &sessions_, alive = alive_, device = device_id_, id = connection_id_,
+               messages = std::move(messages)]() mutable {
+          if (!alive.expired()) sessions->OnDelivered(device, id, messages);
+        });
+  }
 
  private:
   DeviceSessions& sessions_;
+  std::weak_ptr<char> alive_;
   const std::string device_id_;
   const uint64_t connection_id_;
   std::function<void(std::string)> evict_;
@@ -63,6 +73,7 @@ Result<Attached> DeviceSessions::Attach(const std::string& device_id, bool clean
   session.generation_id = std::move(generation);
   session.connection = std::move(connection);
   session.link = std::move(link);
+  session.granted = 0;
   if (clean_session) {
     if (stored_before) hub_.sessions().Remove(device_id, nullptr);  // a persistent one ends
   } else {
@@ -100,6 +111,7 @@ void DeviceSessions::DropConnection(const std::string& device_id, uint64_t conne
   Session& session = it->second;
   if (!session.connection || session.connection->id != connection_id) return;
   session.connection.reset();
+  session.granted = 0;  // the core's credit went with the link
   std::shared_ptr<Link> link = std::move(session.link);
   if (tell_presence) hub_.presence(shard_).Detach(device_id, link.get());
   if (session.clean) {
@@ -171,6 +183,8 @@ void DeviceSessions::Unsubscribe(const std::string& device_id, uint64_t epoch,
     std::erase_if(session.subscriptions, [&](const auto& sub) { return sub.first == filter; });
     if (ClassifyFilter(device_id, filter) == FilterKind::kDevicebound) {
       session.devicebound_qos.reset();
+      if (session.link) hub_.presence(shard_).StopC2d(device_id, session.link.get());
+      session.granted = 0;
     }
   }
 }
@@ -208,13 +222,6 @@ void DeviceSessions::Remove(const std::string& device_id) {
   sessions_.erase(it);  // its queue, and with it every lock, is dropped by the hub
 }
 
-void DeviceSessions::OnAvailable(const std::string& device_id) {
-  auto it = sessions_.find(device_id);
-  if (it == sessions_.end()) return;
-  if (DropExpired(it->second)) Persist(device_id, it->second);
-  Pump(device_id, it->second);
-}
-
 size_t DeviceSessions::inflight(const std::string& device_id) const {
   auto it = sessions_.find(device_id);
   return it == sessions_.end() ? 0 : it->second.inflight.size();
@@ -226,46 +233,71 @@ bool DeviceSessions::attached(const std::string& device_id) const {
 }
 
 void DeviceSessions::Pump(const std::string& device_id, Session& session) {
-  size_t before = session.inflight.size();
-  SendQueued(device_id, session);
-  if (session.inflight.size() != before) Persist(device_id, session);
+  if (!session.connection || !session.devicebound_qos || !session.link) return;
+  size_t taken = session.inflight.size() + session.granted;
+  if (taken >= options_.inflight_window) return;
+  auto more = static_cast<uint32_t>(options_.inflight_window - taken);
+  session.granted += more;
+  // The core delivers what its queue has through the link (OnDelivered), now or as messages come.
+  hub_.presence(shard_).Grant(device_id, session.link.get(), more);
 }
 
-void DeviceSessions::SendQueued(const std::string& device_id, Session& session) {
-  if (!session.connection || !session.devicebound_qos) return;
-  uint8_t qos = *session.devicebound_qos;
+void DeviceSessions::OnDelivered(const std::string& device_id, uint64_t connection_id,
+                                 std::vector<core::Message>& messages) {
   core::C2dQueues& queues = hub_.c2d(shard_);
-  while (session.inflight.size() < options_.inflight_window) {
-    // Taken before locking, so that it never lies after the queue's own lock deadline.
-    Timestamp deadline = clock_.Now() + queues.limits().lock_timeout;
-    std::vector<core::Message> messages =
-        queues.ReceiveAndLockUpTo(device_id, options_.inflight_window - session.inflight.size());
-    if (messages.empty()) return;
-    for (core::Message& m : messages) {
-      std::string topic = DeviceboundTopic(device_id, m);
-      if (topic.size() > kMaxTopicLength) {
-        // Percent-encoding can triple the properties; MQTT cannot carry such a topic. The
-        // message cannot ever be delivered over MQTT: reject it (Rejected feedback).
-        HUB_LOG_WARN("mqtt", "device '{}': C2D message {} rejected: its topic would be {} bytes",
-                     device_id, m.sequence_number, topic.size());
-        queues.Reject(device_id, m.lock_token, [](Status) {});
-        continue;
-      }
-      uint16_t packet_id = qos == 0 ? 0 : NextPacketId(session);
-      std::string packet;
-      EncodePublish(false, qos, false, topic, packet_id, m.body, &packet);
-      CountMessages(Traffic::kC2dOut);
-      if (qos == 0) {
-        session.connection->send(std::move(packet));
-        queues.Complete(device_id, m.lock_token, [](Status) {});
-        continue;
-      }
-      session.connection->send(packet);
-      session.inflight.push_back({.packet_id = packet_id,
-                                  .lock_token = std::move(m.lock_token),
-                                  .lock_deadline = deadline,
-                                  .packet = std::move(packet)});
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end() || !it->second.connection ||
+      it->second.connection->id != connection_id || !it->second.devicebound_qos) {
+    // Delivered to a connection that is gone, or before an UNSUBSCRIBE: back to the queue.
+    for (core::Message& m : messages) queues.Abandon(device_id, m.lock_token, [](Status) {});
+    return;
+  }
+  Session& session = it->second;
+  session.granted -= std::min<uint64_t>(session.granted, messages.size());
+  uint8_t qos = *session.devicebound_qos;
+  size_t before = session.inflight.size();
+  for (core::Message& m : messages) {
+    std::string topic = DeviceboundTopic(device_id, m);
+    if (topic.size() > kMaxTopicLength) {
+      // Percent-encoding can triple the properties; MQTT cannot carry such a topic. The
+      // message cannot ever be delivered over MQTT: reject it (Rejected feedback).
+      HUB_LOG_WARN("mqtt", "device '{}': C2D message {} rejected: its topic would be {} bytes",
+                   device_id, m.sequence_number, topic.size());
+      queues.Reject(device_id, m.lock_token, [](Status) {});
+      continue;
     }
+    uint16_t packet_id = qos == 0 ? 0 : NextPacketId(session);
+    std::string packet;
+    EncodePublish(false, qos, false, topic, packet_id, m.body, &packet);
+    CountMessages(Traffic::kC2dOut);
+    if (qos == 0) {
+      session.connection->send(std::move(packet));
+      queues.Complete(device_id, m.lock_token, [](Status) {});
+      continue;
+    }
+    session.connection->send(packet);
+    Timestamp deadline = m.lock_deadline.value_or(clock_.Now());
+    lock_timers_.emplace(deadline, device_id);
+    session.inflight.push_back({.packet_id = packet_id,
+                                .lock_token = std::move(m.lock_token),
+                                .lock_deadline = deadline,
+                                .packet = std::move(packet)});
+  }
+  if (session.inflight.size() != before) Persist(device_id, session);
+  Pump(device_id, session);  // what was rejected or sent at QoS 0 frees its place at once
+}
+
+void DeviceSessions::OnTimer() {
+  Timestamp now = clock_.Now();
+  while (!lock_timers_.empty() && lock_timers_.top().first <= now) {
+    std::string device_id = lock_timers_.top().second;
+    lock_timers_.pop();
+    auto it = sessions_.find(device_id);
+    if (it == sessions_.end() || !DropExpired(it->second)) continue;
+    // The lock ran out before the PUBACK: the queue hands the message out again as a fresh
+    // delivery, for which the window has room again.
+    Persist(device_id, it->second);
+    Pump(device_id, it->second);
   }
 }
 
@@ -376,7 +408,10 @@ bool DeviceSessions::Restore(const core::StoredSession& stored) {
          in.GetLengthPrefixed(&d.lock_token) && in.GetFixed64BE(&deadline);
     d.packet_id = static_cast<uint16_t>(packet_id);
     d.lock_deadline = FromUnixMillis(static_cast<int64_t>(deadline));
-    if (ok) session.inflight.push_back(std::move(d));  // its packet is rebuilt on Resume
+    if (ok) {
+      lock_timers_.emplace(d.lock_deadline, stored.device_id);
+      session.inflight.push_back(std::move(d));  // its packet is rebuilt on Resume
+    }
   }
   if (!ok || !in.done()) {
     HUB_LOG_WARN("mqtt", "device '{}': stored session is malformed: dropped", stored.device_id);

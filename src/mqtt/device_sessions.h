@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,12 +45,14 @@ struct Attached {
 // clean session 0 (the SDKs' token renewal reconnects without subscribing again), and the one
 // connection serving the device.
 //
-// C2D delivery: while a device has a connection and a devicebound subscription, up to
-// options.inflight_window messages are locked in the shard's C2dQueues and sent as PUBLISH (QoS 1,
-// or QoS 0 for a QoS 0 subscription, completed at once). PUBACK completes the message (Success
-// feedback when asked). A delivery not acknowledged when its connection goes stays in the session
-// and is sent again, with DUP, on the next connection while its lock lasts; once the lock expired
-// the queue hands the message out again as a fresh delivery.
+// C2D delivery: while a device has a connection and a devicebound subscription, the session grants
+// the core's presence credit for up to options.inflight_window messages in flight; the core locks
+// them in the device's queue and delivers them through the connection's link (OnDelivered), and
+// they go out as PUBLISH (QoS 1, or QoS 0 for a QoS 0 subscription, completed at once). PUBACK
+// completes the message (Success feedback when asked) and frees its place in the window. A
+// delivery not acknowledged when its connection goes stays in the session and is sent again, with
+// DUP, on the next connection while its lock lasts; once the lock expired (OnTimer) its place is
+// freed and the queue hands the message out again as a fresh delivery.
 //
 // Which connection serves the device is the core's call (core::Presence): Attach registers the
 // connection there, which checks its principal again and ends the device's older link, MQTT or
@@ -111,8 +114,14 @@ class DeviceSessions {
   // dropped by the hub.)
   void Remove(const std::string& device_id);
 
-  // The C2D queue of `device_id` gained a visible message (C2dQueues' available callback).
-  void OnAvailable(const std::string& device_id);
+  // C2D messages the core delivered to connection `connection_id` of the device (posted here by
+  // its link): sent as PUBLISH. Given back to the queue when that connection is gone or the
+  // device unsubscribed meanwhile.
+  void OnDelivered(const std::string& device_id, uint64_t connection_id,
+                   std::vector<core::Message>& messages);
+  // Frees the window places of deliveries whose lock ran out unacknowledged. Call about once a
+  // second (Endpoint::Tick).
+  void OnTimer();
 
   // A persistent session loaded from the store at start-up (posted by the Endpoint's constructor,
   // ahead of any connection). False when its state cannot be decoded (it is skipped).
@@ -143,6 +152,7 @@ class DeviceSessions {
     uint16_t next_packet_id = 1;
     std::optional<ConnectionRef> connection;
     std::shared_ptr<Link> link;  // the connection as core::Presence knows it
+    uint64_t granted = 0;        // credit handed to the core for `link` and not yet used
     bool clean = false;
     uint64_t epoch = 0;
     std::string generation_id;    // the device incarnation it belongs to (stored with it)
@@ -154,9 +164,8 @@ class DeviceSessions {
 
   // Forgets the session's connection; a clean session ends with it.
   void DropConnection(const std::string& device_id, uint64_t connection_id, bool tell_presence);
-  // Sends what the in-flight window allows (SendQueued) and persists the deliveries it added.
+  // Grants the core what the in-flight window has room for.
   void Pump(const std::string& device_id, Session& session);
-  void SendQueued(const std::string& device_id, Session& session);
   // Writes a persistent session to the store (kAsync, one write in flight per session, changes
   // meanwhile coalesced into the next); `then` (kSync when set) runs on this shard once durable.
   void Persist(const std::string& device_id, Session& session,
@@ -176,6 +185,11 @@ class DeviceSessions {
   MqttOptions options_;
   const Clock& clock_;
   std::unordered_map<std::string, Session> sessions_;
+  // When deliveries' locks run out, soonest first (entries of deliveries acknowledged since are
+  // simply found to have nothing to drop).
+  std::priority_queue<std::pair<Timestamp, std::string>,
+                      std::vector<std::pair<Timestamp, std::string>>, std::greater<>>
+      lock_timers_;
   uint64_t next_epoch_ = 1;
   // Store callbacks come back through a post; they do nothing once this object is gone.
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);

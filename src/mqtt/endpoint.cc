@@ -15,9 +15,6 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
       connections_(hub.shard_count()) {
   for (size_t shard = 0; shard < hub.shard_count(); ++shard) {
     sessions_.push_back(std::make_unique<DeviceSessions>(hub, shard, options_, clock));
-    DeviceSessions* sessions = sessions_.back().get();
-    available_listeners_.push_back(hub.c2d(shard).AddAvailableListener(
-        [sessions](const std::string& device_id) { sessions->OnAvailable(device_id); }));
   }
   // Persistent sessions stored before the last stop come back, each on its device's shard.
   Timestamp not_before = options_.session_expiry.count() > 0 ? clock.Now() - options_.session_expiry
@@ -55,12 +52,7 @@ Endpoint::Endpoint(core::Hub& hub, const Clock& clock, MqttOptions options)
   });
 }
 
-Endpoint::~Endpoint() {
-  alive_->store(false);
-  for (size_t shard = 0; shard < hub_.shard_count(); ++shard) {
-    hub_.c2d(shard).RemoveAvailableListener(available_listeners_[shard]);
-  }
-}
+Endpoint::~Endpoint() { alive_->store(false); }
 
 net::StreamAcceptor Endpoint::Acceptor(std::string listener) {
   auto metrics = net::MakeListenerMetrics(listener);
@@ -83,6 +75,7 @@ std::shared_ptr<Connection> Endpoint::Open(size_t shard, std::shared_ptr<Connect
 void Endpoint::Tick(size_t shard) {
   Timestamp now = clock_.Now();
   connections_.ForEach(shard, [now](Connection& c) { c.OnTimer(now); });
+  sessions_[shard]->OnTimer();
   // Persistent sessions expire in days: a look once a minute is plenty.
   Timestamp& next = next_expiry_check_[shard];
   if (now >= next) {

@@ -68,7 +68,6 @@ class Endpoint {
   const Clock& clock_;
   MqttOptions options_;
   std::vector<std::unique_ptr<DeviceSessions>> sessions_;
-  std::vector<uint64_t> available_listeners_;  // per shard, in hub.c2d(shard)
   std::vector<Timestamp> next_expiry_check_;   // per shard, only on that shard
   // Raw pointers: a connection removes itself when it closes.
   net::ShardConnections<Connection> connections_;

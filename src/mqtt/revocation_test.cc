@@ -102,7 +102,9 @@ TEST_F(RevocationTest, ARevocationBetweenTheCheckAndTheAttachRefusesTheConnect) 
 TEST_F(RevocationTest, ANewerConnectionOfAnotherProtocolReplacesTheMqttOne) {
   struct OtherProtocol : core::DeviceLink {
     void End(core::LinkEnd, const std::string&) override { ++ended; }
+    void Deliver(std::vector<core::Message> messages) override { delivered += messages.size(); }
     int ended = 0;
+    size_t delivered = 0;
   };
   core::Device d = CreateDevice("dev1");
   auto client = Connected(d);
@@ -119,6 +121,9 @@ TEST_F(RevocationTest, ANewerConnectionOfAnotherProtocolReplacesTheMqttOne) {
   EXPECT_EQ(hub_->registry().Get("dev1")->connection_state, core::ConnectionState::kConnected);
   SendC2d("dev1", C2d("for the newer connection"));
   EXPECT_EQ(PublishCount(client->Received()), 0u);
+  hub_->GrantC2d("dev1", other, 1);
+  RunAll();
+  EXPECT_EQ(other->delivered, 1u);  // the newer link takes the device's messages
   // And the other way round: a new MQTT connection replaces the other protocol's.
   auto next = Connected(d);
   EXPECT_EQ(other->ended, 1);

@@ -161,6 +161,7 @@ std::optional<std::pair<Message, Timestamp>> C2dQueues::FindLocked(std::string_v
   if (m == nullptr) return std::nullopt;
   Message out = m->stored.message;
   out.lock_token = m->lock_token;
+  out.lock_deadline = m->lock_deadline;
   out.delivery_count = m->delivery_count;
   return std::pair{std::move(out), m->lock_deadline};
 }

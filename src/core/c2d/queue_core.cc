@@ -32,6 +32,7 @@ std::optional<Message> QueueCore::ReceiveAndLock(std::string_view key, Duration 
     PersistState(*m, nullptr);
     Message out = m->stored.message;
     out.lock_token = m->lock_token;
+    out.lock_deadline = m->lock_deadline;
     out.delivery_count = m->delivery_count;
     return out;
   }

@@ -32,7 +32,9 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
     c2d_.back()->SetFeedbackCallback([this](std::vector<StoredFeedbackRecord> records) {
       feedback_->AddRecords(std::move(records));
     });
-    presence_.push_back(std::make_unique<Presence>(*registry_, *authenticator_));
+    presence_.push_back(std::make_unique<Presence>(*registry_, *authenticator_, *c2d_.back()));
+    c2d_.back()->AddAvailableListener(
+        [presence = presence_.back().get()](const std::string& id) { presence->OnAvailable(id); });
   }
   // Revocation reaches the device's shard before anything the registry change lets happen next
   // (a re-created device's first C2D message, a connection under new keys): posts keep order.
@@ -159,6 +161,23 @@ void Hub::DisconnectDevice(std::string device_id, std::shared_ptr<DeviceLink> li
   size_t shard = ShardOf(device_id);
   shards_[shard]->Post([this, shard, device_id = std::move(device_id), link = std::move(link)] {
     presence_[shard]->Detach(device_id, link.get());
+  });
+}
+
+void Hub::GrantC2d(std::string device_id, std::shared_ptr<DeviceLink> link, uint32_t credit) {
+  size_t shard = ShardOf(device_id);
+  // `link` rides along so that its address cannot be reused by a newer link before this runs.
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), link = std::move(link),
+                        credit] { presence_[shard]->Grant(device_id, link.get(), credit); });
+}
+
+void Hub::StopC2d(std::string device_id, std::shared_ptr<DeviceLink> link, Executor& reply_to,
+                  std::function<void()> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), link = std::move(link),
+                        reply_to = &reply_to, done = std::move(done)]() mutable {
+    presence_[shard]->StopC2d(device_id, link.get());
+    reply_to->Post(std::move(done));
   });
 }
 

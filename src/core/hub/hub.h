@@ -86,9 +86,18 @@ class Hub {
                      std::shared_ptr<DeviceLink> link, Executor& reply_to,
                      std::function<void(Status)> done);
   void DisconnectDevice(std::string device_id, std::shared_ptr<DeviceLink> link);
+  // C2D delivery to a connected device (Presence::Grant, Presence::StopC2d), from any thread:
+  // `link` takes `credit` more messages, which reach it through DeviceLink::Deliver; or it takes
+  // none until it grants again. Calls from one thread take effect in order. StopC2d calls `done`
+  // on `reply_to` once the stop took effect: a front-end whose link posts deliveries to
+  // `reply_to` has then seen every delivery made before the stop.
+  void GrantC2d(std::string device_id, std::shared_ptr<DeviceLink> link, uint32_t credit);
+  void StopC2d(std::string device_id, std::shared_ptr<DeviceLink> link, Executor& reply_to,
+               std::function<void()> done);
 
   // A device's C2D operations, from any thread: each runs on the device's shard and calls `done`
-  // on `reply_to` (see C2dQueues for their semantics and errors).
+  // on `reply_to` (see C2dQueues for their semantics and errors). ReceiveC2d is for devices that
+  // poll (HTTPS); connected devices are delivered to (GrantC2d).
   void ReceiveC2d(std::string device_id, std::optional<Duration> lock_timeout, Executor& reply_to,
                   std::function<void(std::optional<Message>)> done);
   void CompleteC2d(std::string device_id, std::string lock_token, Executor& reply_to,

@@ -7,6 +7,8 @@
 
 #include "base/status.h"
 #include "core/auth/authenticator.h"
+#include "core/c2d/c2d_queues.h"
+#include "core/message.h"
 #include "core/registry/registry.h"
 
 namespace iothub::core {
@@ -21,14 +23,20 @@ enum class LinkEnd {
 // presence"): an MQTT connection, or the links an AMQP connection holds for one device. The
 // front-end implements it; the core knows it by its address.
 //
-// Thread: End() is called on the device's shard, at most once, and must not call back into the
-// Presence synchronously: the implementation hands the closing to its connection's own thread
-// (a front-end object living on the device's shard may first stop using the link there).
+// Thread: End() and Deliver() are called on the device's shard and must not call back into the
+// core synchronously: the implementation hands the work to its connection's own thread (a
+// front-end object living on the device's shard may first stop using the link there).
 class DeviceLink {
  public:
   virtual ~DeviceLink() = default;
-  // The core no longer lets this link serve the device: close it. `reason` is for logs.
+  // The core no longer lets this link serve the device: close it. `reason` is for logs. Called at
+  // most once; nothing is delivered after it.
   virtual void End(LinkEnd why, const std::string& reason) = 0;
+  // C2D messages of the device, locked for this link (each carries its lock token), oldest first,
+  // never more than the credit the link granted (Presence::Grant). The front-end sends them, and
+  // settles each through the hub (complete, reject, abandon); one it cannot send any more (its
+  // connection is gone) it abandons, or leaves to its lock's expiry.
+  virtual void Deliver(std::vector<Message> messages) = 0;
 };
 
 // Who serves the devices of one shard: at most one live link per device across every protocol,
@@ -36,11 +44,19 @@ class DeviceLink {
 // disable, new credentials) ends it (kRevoked). It keeps the registry's connectionState: connected
 // while a link is attached, disconnected when the last one goes.
 //
+// C2D delivery goes through it: a link grants credit (how many more messages it takes, as AMQP
+// link credit does; MQTT grants its in-flight window), and whenever the device's queue has
+// visible messages and its current link has credit, the Presence locks them in the shard's
+// C2dQueues and hands them to the link (DeviceLink::Deliver). Only the current link is ever
+// served: a replaced or revoked link, or a grant that arrives after its link was replaced, gets
+// nothing.
+//
 // Thread: the shard's executor, for every method.
 class Presence {
  public:
-  // `registry` and `authenticator` must outlive the Presence.
-  Presence(Registry& registry, const auth::Authenticator& authenticator);
+  // `registry`, `authenticator` and `queues` (the shard's C2D queues) must outlive the Presence.
+  // The hub calls OnAvailable from the queues' available listener.
+  Presence(Registry& registry, const auth::Authenticator& authenticator, C2dQueues& queues);
   Presence(const Presence&) = delete;
   Presence& operator=(const Presence&) = delete;
 
@@ -64,13 +80,30 @@ class Presence {
   // Whether `link` is the device's current link.
   bool IsCurrent(const std::string& device_id, const DeviceLink* link) const;
 
+  // `link` takes `credit` more C2D messages (added to what it has not used yet): delivers at once
+  // what is visible. Ignored unless `link` is the device's current link.
+  void Grant(const std::string& device_id, const DeviceLink* link, uint32_t credit);
+  // `link` takes no more C2D messages until it grants again (its C2D receiver went, or it
+  // unsubscribed): its unused credit is dropped. Ignored unless it is the current link.
+  void StopC2d(const std::string& device_id, const DeviceLink* link);
+  // The device's C2D queue has visible messages.
+  void OnAvailable(const std::string& device_id);
+
+  // For tests: the unused credit of the device's current link.
+  uint64_t credit(const std::string& device_id) const;
+
  private:
-  Registry& registry_;
-  const auth::Authenticator& authenticator_;
   struct Entry {
     std::shared_ptr<DeviceLink> link;
     auth::Principal principal;  // what it attached with
+    uint64_t credit = 0;        // C2D messages the link takes and has not been given yet
   };
+  // Hands the link what its credit allows.
+  void Serve(const std::string& device_id, Entry& entry);
+
+  Registry& registry_;
+  const auth::Authenticator& authenticator_;
+  C2dQueues& queues_;
   std::unordered_map<std::string, Entry> links_;
 };
 

@@ -17,15 +17,19 @@ namespace {
 
 using std::chrono::minutes;
 
-// A link that records how the core ended it.
+// A link that records how the core ended it and what it delivered.
 class RecordingLink : public DeviceLink {
  public:
   void End(LinkEnd why, const std::string& reason) override {
     ends.push_back(why);
     reasons.push_back(reason);
   }
+  void Deliver(std::vector<Message> messages) override {
+    for (Message& m : messages) delivered.push_back(std::move(m));
+  }
   std::vector<LinkEnd> ends;
   std::vector<std::string> reasons;
+  std::vector<Message> delivered;
 };
 
 class PresenceTest : public HubFixture {
@@ -44,6 +48,21 @@ class PresenceTest : public HubFixture {
     hub_->ConnectDevice(d.id, p, std::move(link), reply_, [&](Status s) { result = s; });
     RunAll();
     EXPECT_TRUE(result.has_value());
+    return result.value_or(Internal("no reply"));
+  }
+
+  void SendN(const std::string& id, int n) {
+    for (int i = 0; i < n; ++i) {
+      Message m;
+      m.body = "m" + std::to_string(i);
+      ASSERT_TRUE(Send(id, std::move(m)).has_value());
+    }
+  }
+
+  Status Complete(const std::string& id, const std::string& lock) {
+    std::optional<Status> result;
+    hub_->CompleteC2d(id, lock, reply_, [&](Status s) { result = s; });
+    RunAll();
     return result.value_or(Internal("no reply"));
   }
 
@@ -182,6 +201,79 @@ TEST_F(PresenceTest, ChangesThatLeaveCredentialsAloneKeepTheLink) {
   RunAll();
   EXPECT_TRUE(link->ends.empty());
   EXPECT_EQ(StateOf("d1"), ConnectionState::kConnected);
+}
+
+// C2D delivery: the current link gets what its credit allows, oldest first, as messages become
+// visible; each message it completes is gone from the queue.
+TEST_F(PresenceTest, TheCurrentLinkGetsWhatItsCreditAllowsAsMessagesArrive) {
+  Device d = CreateDevice("d1");
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  SendN("d1", 3);
+  EXPECT_TRUE(link->delivered.empty());  // no credit yet
+  hub_->GrantC2d("d1", link, 2);
+  RunAll();
+  ASSERT_EQ(link->delivered.size(), 2u);
+  EXPECT_EQ(link->delivered[0].body, "m0");
+  EXPECT_EQ(link->delivered[1].body, "m1");
+  EXPECT_FALSE(link->delivered[0].lock_token.empty());
+  EXPECT_EQ(hub_->presence(hub_->ShardOf("d1")).credit("d1"), 0u);
+  // Credit granted while nothing is visible is used by the next message sent.
+  hub_->GrantC2d("d1", link, 5);
+  RunAll();
+  ASSERT_EQ(link->delivered.size(), 3u);
+  SendN("d1", 1);
+  ASSERT_EQ(link->delivered.size(), 4u);
+  EXPECT_EQ(hub_->presence(hub_->ShardOf("d1")).credit("d1"), 3u);
+  EXPECT_TRUE(Complete("d1", link->delivered[0].lock_token).ok());
+  EXPECT_EQ(hub_->registry().Get("d1")->cloud_to_device_message_count, 3u);
+}
+
+// A replaced link gets nothing more, and its late grant does not feed the newer link's credit; the
+// newer link is served from its own grants only.
+TEST_F(PresenceTest, OnlyTheCurrentLinkIsServedAndOnlyWithItsOwnCredit) {
+  Device d = CreateDevice("d1");
+  auto older = std::make_shared<RecordingLink>();
+  auto newer = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), older).ok());
+  hub_->GrantC2d("d1", older, 10);
+  RunAll();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), newer).ok());
+  hub_->GrantC2d("d1", older, 10);  // late: its connection has not seen its end yet
+  SendN("d1", 2);
+  EXPECT_TRUE(older->delivered.empty());
+  EXPECT_TRUE(newer->delivered.empty());
+  hub_->GrantC2d("d1", newer, 1);
+  RunAll();
+  ASSERT_EQ(newer->delivered.size(), 1u);
+  EXPECT_EQ(newer->delivered[0].body, "m0");
+  EXPECT_TRUE(older->delivered.empty());
+}
+
+// A link that stops taking messages (its C2D receiver went, it unsubscribed) keeps its presence
+// but gets nothing until it grants again; a revoked link gets nothing at all.
+TEST_F(PresenceTest, StopC2dDropsUnusedCreditAndARevokedLinkGetsNothing) {
+  Device d = CreateDevice("d1");
+  auto link = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Connect(d, PrincipalOf(d), link).ok());
+  hub_->GrantC2d("d1", link, 10);
+  bool stopped = false;
+  hub_->StopC2d("d1", link, reply_, [&] { stopped = true; });
+  RunAll();
+  EXPECT_TRUE(stopped);
+  SendN("d1", 1);
+  EXPECT_TRUE(link->delivered.empty());
+  hub_->GrantC2d("d1", link, 1);
+  RunAll();
+  EXPECT_EQ(link->delivered.size(), 1u);
+  hub_->GrantC2d("d1", link, 10);
+  Device disabled = d;
+  disabled.status = DeviceStatus::kDisabled;
+  ASSERT_TRUE(hub_->registry().Replace(disabled, "").has_value());
+  RunAll();
+  SendN("d1", 1);  // accepted and queued while disabled, as IoT Hub does
+  EXPECT_EQ(link->delivered.size(), 1u);
+  EXPECT_EQ(link->ends, std::vector<LinkEnd>{LinkEnd::kRevoked});
 }
 
 }  // namespace
