@@ -200,6 +200,28 @@ TEST_F(C2dSessionTest, LockExpiryWhileDisconnectedReturnsTheMessageToTheQueue) {
   EXPECT_EQ(again[0].payload, "expiring");
 }
 
+// A connected device that never acknowledges: once the locks of the deliveries filling its window
+// run out, their places are free again and the queue hands the messages out afresh (not DUP).
+TEST_F(C2dSessionTest, LockExpiryWhileConnectedFreesTheWindowAndDeliversAfresh) {
+  core::Device d = CreateDevice("dev1");
+  for (int i = 0; i < 16; ++i) SendC2d("dev1", C2d(std::to_string(i)));
+  auto client = Connected(d);
+  Subscribe(*client, "dev1");
+  auto first = Publishes(client->Received());
+  ASSERT_EQ(first.size(), 16u);  // the window is full
+  clock_.Advance(seconds(61));
+  hub_->ProcessTimers(hub_->ShardOf("dev1"));
+  RunAll();
+  EXPECT_TRUE(Publishes(client->Received()).empty());  // no place in the window yet
+  endpoint_->Tick(hub_->ShardOf("dev1"));
+  RunAll();
+  auto again = Publishes(client->Received());
+  ASSERT_EQ(again.size(), 16u);
+  EXPECT_FALSE(again[0].dup);  // fresh deliveries under new locks
+  EXPECT_EQ(again[0].payload, "0");
+  EXPECT_FALSE(client->closed());
+}
+
 TEST_F(C2dSessionTest, InflightWindowBoundsDeliveriesUntilAcknowledged) {
   core::Device d = CreateDevice("dev1");
   for (int i = 0; i < 20; ++i) SendC2d("dev1", C2d(std::to_string(i)));
