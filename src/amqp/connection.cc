@@ -180,14 +180,14 @@ struct Connection::Link {
   uint64_t id = 0;
   pn_link_t* link = nullptr;
   LinkAddress address;
-  std::string grant;       // the scope of the grant that let it attach ("" for $cbs)
-  size_t queue_shard = 0;  // kServiceFeedback: the feedback shard
-  core::AppendContext append;                         // kDeviceTelemetry
-  Timestamp last_touch;                               // kDeviceTelemetry: registry activity
+  std::string grant;           // the scope of the grant that let it attach ("" for $cbs)
+  size_t queue_shard = 0;      // kServiceFeedback: the feedback shard
+  core::AppendContext append;  // kDeviceTelemetry
+  Timestamp last_touch;        // kDeviceTelemetry: registry activity
   std::unordered_map<uint64_t, pn_delivery_t*> held;  // receiving: waiting for the core
   uint64_t next_hold = 1;
-  uint64_t granted = 0;  // sending: credit handed to the core (or the dispatcher), not yet used
-  uint64_t next_tag = 1;                                      // sending: delivery tags
+  uint64_t granted = 0;   // sending: credit handed to the core (or the dispatcher), not yet used
+  uint64_t next_tag = 1;  // sending: delivery tags
   std::unordered_map<pn_delivery_t*, std::string> unsettled;  // sending: lock tokens
 
   bool sends_queue() const {
@@ -493,15 +493,16 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
     uint64_t link_id = l.id;
     Dispatcher::Deliver deliver = [endpoint, self, home,
                                    link_id](std::vector<core::Message> messages) {
-      endpoint->PostToShard(home, [endpoint, self, link_id,
-                                   messages = std::move(messages)]() mutable {
-        if (auto c = self.lock(); c && c->OnPulled(link_id, messages)) return;
-        // The link ended while the messages were on their way: back to their queue.
-        for (core::Message& m : messages) {
-          ApplyAction(*endpoint, LinkKind::kServiceFeedback, kFeedbackShard, "",
-                      std::move(m.lock_token), Action::kAbandon);
-        }
-      });
+      endpoint->PostToShard(home,
+                            [endpoint, self, link_id, messages = std::move(messages)]() mutable {
+                              if (auto c = self.lock(); c && c->OnPulled(link_id, messages)) return;
+                              // The link ended while the messages were on their way: back to their
+                              // queue.
+                              for (core::Message& m : messages) {
+                                ApplyAction(*endpoint, LinkKind::kServiceFeedback, kFeedbackShard,
+                                            "", std::move(m.lock_token), Action::kAbandon);
+                              }
+                            });
     };
     endpoint_.PostToShard(kFeedbackShard,
                           [endpoint, link_id, deliver = std::move(deliver)]() mutable {
@@ -535,18 +536,19 @@ void Connection::ConnectDevice(const std::string& device_id,
                                const core::auth::Principal& principal) {
   core::Hub& hub = endpoint_.hub();
   uint64_t serial = next_presence_serial_++;
-  auto link = std::make_shared<PresenceLink>(endpoint_, weak_from_this(), shard_, device_id,
-                                             serial);
+  auto link =
+      std::make_shared<PresenceLink>(endpoint_, weak_from_this(), shard_, device_id, serial);
   device_links_[device_id].link = link;
   device_links_[device_id].serial = serial;
   std::weak_ptr<Connection> self = weak_from_this();
-  hub.ConnectDevice(device_id, principal, std::move(link), hub.shard_executor(shard_),
-                    [self, device_id, serial](Status s) {
-                      auto c = self.lock();
-                      if (!c || s.ok()) return;
-                      // Deleted, disabled or re-keyed since the grant was checked here.
-                      c->EndDevice(device_id, serial, core::LinkEnd::kRevoked, s.ToString());
-                    });
+  hub.ConnectDevice(
+      device_id, principal, std::move(link), core::SessionMode::kNone, hub.shard_executor(shard_),
+      [self, device_id, serial](Result<core::SessionView> attached) {
+        auto c = self.lock();
+        if (!c || attached) return;
+        // Deleted, disabled or re-keyed since the grant was checked here.
+        c->EndDevice(device_id, serial, core::LinkEnd::kRevoked, attached.error().ToString());
+      });
 }
 
 void Connection::EndDevice(const std::string& device_id, uint64_t serial, core::LinkEnd why,
@@ -970,12 +972,11 @@ void Connection::Forget(pn_link_t* pn) {
     if (presence != device_links_.end()) {
       ++presence->second.c2d_stops;
       std::weak_ptr<Connection> self = weak_from_this();
-      endpoint_.hub().StopC2d(link.address.device_id, presence->second.link,
-                              endpoint_.hub().shard_executor(shard_),
-                              [self, device = link.address.device_id,
-                               serial = presence->second.serial] {
-                                if (auto c = self.lock()) c->OnC2dStopped(device, serial);
-                              });
+      endpoint_.hub().StopC2d(
+          link.address.device_id, presence->second.link, endpoint_.hub().shard_executor(shard_),
+          [self, device = link.address.device_id, serial = presence->second.serial] {
+            if (auto c = self.lock()) c->OnC2dStopped(device, serial);
+          });
     }
   }
   if (link.address.kind == LinkKind::kServiceFeedback) {

@@ -1,5 +1,6 @@
 #include "mqtt/connection.h"
 
+#include <algorithm>
 #include <utility>
 #include <variant>
 
@@ -20,7 +21,48 @@ std::string_view UserNameDevice(std::string_view user_name) {
   return rest.substr(0, rest.find('/'));
 }
 
+constexpr size_t kMaxTopicLength = 65535;  // a UTF-8 string's 16-bit length (MQTT 1.5.3)
+
+// The packet id of a C2D delivery: derived from the message's sequence number, so that a
+// delivery sent again after a reconnect or a restart of the hub carries its first packet id
+// (MQTT-4.4.0-1) without the hub storing it. Two messages in flight whose sequence numbers are
+// 65535 apart would share it: the later one waits (Connection::SendC2d).
+uint16_t PacketIdOf(uint64_t sequence) { return static_cast<uint16_t>(sequence % 0xFFFF + 1); }
+
 }  // namespace
+
+// The connection as core::Presence knows it. End and Deliver run on the device's shard and hand
+// over to the connection's own shard.
+class Connection::Link final : public core::DeviceLink {
+ public:
+  Link(std::weak_ptr<Connection> connection, core::Hub& hub, Executor& home, std::string device_id)
+      : connection_(std::move(connection)),
+        hub_(hub),
+        home_(home),
+        device_id_(std::move(device_id)) {}
+
+  void End(core::LinkEnd, const std::string& reason) override {
+    home_.Post([connection = connection_, reason] {
+      if (auto c = connection.lock()) c->Evict(reason);
+    });
+  }
+
+  void Deliver(std::vector<core::Message> messages) override {
+    home_.Post([connection = connection_, hub = &hub_, home = &home_, device = device_id_,
+                messages = std::move(messages)]() mutable {
+      if (auto c = connection.lock()) return c->OnC2d(std::move(messages));
+      for (core::Message& m : messages) {  // the connection is gone: back to the queue
+        hub->AbandonC2d(device, std::move(m.lock_token), *home, [](Status) {});
+      }
+    });
+  }
+
+ private:
+  const std::weak_ptr<Connection> connection_;
+  core::Hub& hub_;
+  Executor& home_;
+  const std::string device_id_;
+};
 
 Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<ConnectionOutput> output,
                        std::string remote, uint64_t id, Timestamp opened)
@@ -35,15 +77,6 @@ Connection::Connection(Endpoint& endpoint, size_t shard, std::shared_ptr<Connect
 
 Connection::~Connection() {
   if (state_ != State::kClosed) endpoint_.Forget(shard_, this);
-}
-
-template <typename F>
-void Connection::OnDeviceShard(F task) {
-  core::Hub& hub = endpoint_.hub();
-  Endpoint* endpoint = &endpoint_;
-  size_t shard = device_shard_;
-  hub.shard_executor(shard).Post(
-      [endpoint, shard, task = std::move(task)]() mutable { task(endpoint->sessions(shard)); });
 }
 
 void Connection::OnData(std::string_view bytes) {
@@ -153,34 +186,20 @@ void Connection::HandleConnect(Connect connect) {
   token_expiry_ = principal_.expiry;
   uint16_t keep_alive = std::min(connect.keep_alive, endpoint_.options().max_keep_alive_seconds);
   keep_alive_limit_ = std::chrono::milliseconds(uint64_t{keep_alive} * 1500);
-  device_shard_ = endpoint_.hub().ShardOf(device_id_);
   state_ = State::kAuthenticating;
   // What the client sends meanwhile waits in the decoder; reading stops so that it stays small.
   output_->PauseReading();
 
+  core::Hub& hub = endpoint_.hub();
+  Executor& home = hub.shard_executor(shard_);
+  link_ = std::make_shared<Link>(weak_from_this(), hub, home, device_id_);
+  persistent_ = !connect.clean_session;
   std::weak_ptr<Connection> self = weak_from_this();
-  Executor* home = &endpoint_.hub().shard_executor(shard_);
-  ConnectionRef ref{.id = id_,
-                    .send =
-                        [self, home](std::string packet) {
-                          home->Post([self, packet = std::move(packet)]() mutable {
-                            if (auto c = self.lock()) c->Deliver(std::move(packet));
-                          });
-                        },
-                    .evict =
-                        [self, home](std::string why) {
-                          home->Post([self, why = std::move(why)] {
-                            if (auto c = self.lock()) c->Evict(why);
-                          });
-                        }};
-  OnDeviceShard([device = device_id_, clean = connect.clean_session, ref = std::move(ref),
-                 principal = principal_, self, home](DeviceSessions& sessions) mutable {
-    Result<Attached> attached = sessions.Attach(device, clean, std::move(ref), principal);
-    home->Post([self, attached] {
-      if (auto c = self.lock()) c->OnAttached(attached);
-    });
-    if (attached) sessions.Resume(device);  // deliveries are posted after the CONNACK
-  });
+  hub.ConnectDevice(device_id_, principal_, link_,
+                    persistent_ ? core::SessionMode::kPersistent : core::SessionMode::kClean, home,
+                    [self](Result<core::SessionView> attached) {
+                      if (auto c = self.lock()) c->OnAttached(std::move(attached));
+                    });
 }
 
 void Connection::AcceptWill(Will will) {
@@ -226,20 +245,46 @@ void Connection::Refuse(ConnectReturnCode code, std::string_view why) {
   output_->Close();
 }
 
-void Connection::OnAttached(const Result<Attached>& result) {
-  if (state_ != State::kAuthenticating) return;  // closed meanwhile (Shut detached it)
+void Connection::OnAttached(Result<core::SessionView> result) {
+  if (state_ != State::kAuthenticating) {
+    // Closed meanwhile (Shut detached it); what the session had in flight stays locked for the
+    // next connection, or runs out.
+    return;
+  }
   if (!result) {
     // Deleted, disabled or re-keyed between the check here and the one on the device's shard.
     return Refuse(ConnectReturnCode::kNotAuthorized, result.error().ToString());
   }
-  const Attached& attached = *result;
+  core::SessionView& session = *result;
+  bool session_present = session.present;
+  if (session_present && !session.state.empty()) {  // empty: it never subscribed
+    auto subscriptions =
+        DecodeSessionState(device_id_, session.state, endpoint_.options().max_subscriptions);
+    if (subscriptions) {
+      subscriptions_ = std::move(*subscriptions);
+    } else {
+      HUB_LOG_WARN("mqtt", "device '{}': stored session is malformed: starting a new one",
+                   device_id_);
+      session_present = false;
+    }
+  }
+  for (const auto& [filter, qos] : subscriptions_) {
+    if (ClassifyFilter(device_id_, filter) == FilterKind::kDevicebound) devicebound_qos_ = qos;
+  }
   state_ = State::kConnected;
-  epoch_ = attached.epoch;
-  bool session_present = attached.session_present;
   output_->ResumeReading();
   Write(Connack{.session_present = session_present, .return_code = ConnectReturnCode::kAccepted});
-  HUB_LOG_DEBUG("mqtt", "{}: device '{}' connected (session present: {})", remote_, device_id_,
-                session_present);
+  HUB_LOG_DEBUG("mqtt", "{}: device '{}' connected (session present: {}, {} in flight)", remote_,
+                device_id_, session_present, session.in_flight.size());
+  // What the session had sent and not seen acknowledged goes again, with DUP (MQTT-4.4.0-1).
+  for (core::Message& m : session.in_flight) {
+    if (session_present && devicebound_qos_ == 1) {
+      SendC2d(std::move(m), /*dup=*/true);
+    } else {
+      SettleC2d(std::move(m.lock_token), Settle::kAbandon);  // cannot go as it went: back
+    }
+  }
+  Pump();
   ProcessPackets();  // what the client sent after CONNECT
 }
 
@@ -357,51 +402,190 @@ void Connection::AcknowledgeInOrder() {
   }
 }
 
-void Connection::HandleSubscribe(Subscribe subscribe) {
+std::vector<uint8_t> Connection::ApplySubscribe(const std::vector<Subscription>& subscriptions) {
+  std::vector<uint8_t> codes;
+  codes.reserve(subscriptions.size());
+  for (const Subscription& sub : subscriptions) {
+    FilterKind kind = ClassifyFilter(device_id_, sub.filter);
+    if (kind == FilterKind::kRefused) {
+      HUB_LOG_INFO("mqtt", "device '{}': subscription to '{}' refused: not one of its topics",
+                   device_id_, sub.filter);
+      codes.push_back(kSubscribeFailure);
+      continue;
+    }
+    uint8_t granted = std::min<uint8_t>(sub.qos, 1);
+    auto held = std::find_if(subscriptions_.begin(), subscriptions_.end(),
+                             [&](const SessionSubscription& s) { return s.first == sub.filter; });
+    if (held != subscriptions_.end()) {
+      held->second = granted;  // MQTT-3.8.4-3: replaces the existing subscription
+    } else if (subscriptions_.size() >= endpoint_.options().max_subscriptions) {
+      HUB_LOG_INFO("mqtt", "device '{}': subscription to '{}' refused: {} subscriptions held",
+                   device_id_, sub.filter, subscriptions_.size());
+      codes.push_back(kSubscribeFailure);
+      continue;
+    } else {
+      subscriptions_.emplace_back(sub.filter, granted);
+    }
+    if (kind == FilterKind::kDevicebound) devicebound_qos_ = granted;
+    codes.push_back(granted);
+  }
+  return codes;
+}
+
+void Connection::SaveSession(std::function<void()> then) {
+  if (!persistent_) return then();  // a clean session ends with the connection: nothing to keep
   std::weak_ptr<Connection> self = weak_from_this();
-  Executor* home = &endpoint_.hub().shard_executor(shard_);
-  OnDeviceShard([device = device_id_, epoch = epoch_, subscribe = std::move(subscribe), self,
-                 home](DeviceSessions& sessions) {
-    std::vector<uint8_t> codes = sessions.Subscribe(device, epoch, subscribe.subscriptions);
-    // A persistent session's subscriptions are durable before SUBACK (they survive a restart).
-    sessions.WhenDurable(
-        device, [&sessions, device, self, home,
-                 ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}] {
-          home->Post([self, ack] {
-            auto c = self.lock();
-            if (c && c->connected()) c->Write(ack);
-          });
-          sessions.OnSubscribed(device);
-        });
-  });
+  endpoint_.hub().SaveSession(device_id_, link_, EncodeSessionState(subscriptions_),
+                              endpoint_.hub().shard_executor(shard_),
+                              [self, then = std::move(then)](Status status) {
+                                auto c = self.lock();
+                                if (!c || !c->connected()) return;
+                                if (!status.ok()) {
+                                  HUB_LOG_WARN("mqtt", "device '{}': session not stored: {}",
+                                               c->device_id_, status.ToString());
+                                }
+                                then();
+                              });
+}
+
+void Connection::HandleSubscribe(Subscribe subscribe) {
+  std::vector<uint8_t> codes = ApplySubscribe(subscribe.subscriptions);
+  // A persistent session's subscriptions are durable before SUBACK (they survive a restart); the
+  // deliveries a devicebound subscription enables follow the SUBACK.
+  SaveSession(
+      [this, ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}] {
+        Write(ack);
+        Pump();
+      });
 }
 
 void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
-  std::weak_ptr<Connection> self = weak_from_this();
-  Executor* home = &endpoint_.hub().shard_executor(shard_);
-  OnDeviceShard([device = device_id_, epoch = epoch_, unsubscribe = std::move(unsubscribe), self,
-                 home](DeviceSessions& sessions) {
-    sessions.Unsubscribe(device, epoch, unsubscribe.filters);
-    sessions.WhenDurable(device, [self, home, packet_id = unsubscribe.packet_id] {
-      home->Post([self, packet_id] {
-        auto c = self.lock();
-        if (c && c->connected()) {
-          c->Write(PacketIdOnly{.type = PacketType::kUnsuback, .packet_id = packet_id});
-        }
+  for (const std::string& filter : unsubscribe.filters) {
+    std::erase_if(subscriptions_, [&](const SessionSubscription& s) { return s.first == filter; });
+    if (ClassifyFilter(device_id_, filter) == FilterKind::kDevicebound && devicebound_qos_) {
+      devicebound_qos_.reset();
+      granted_ = 0;
+      ++c2d_stops_;
+      std::weak_ptr<Connection> self = weak_from_this();
+      endpoint_.hub().StopC2d(device_id_, link_, endpoint_.hub().shard_executor(shard_), [self] {
+        if (auto c = self.lock(); c && c->c2d_stops_ > 0) --c->c2d_stops_;
       });
-    });
+    }
+  }
+  SaveSession([this, packet_id = unsubscribe.packet_id] {
+    Write(PacketIdOnly{.type = PacketType::kUnsuback, .packet_id = packet_id});
   });
 }
 
 void Connection::HandlePuback(uint16_t packet_id) {
-  OnDeviceShard([device = device_id_, epoch = epoch_, packet_id](DeviceSessions& sessions) {
-    sessions.Puback(device, epoch, packet_id);
+  auto d = std::find_if(inflight_.begin(), inflight_.end(),
+                        [&](const Delivery& x) { return x.packet_id == packet_id; });
+  if (d == inflight_.end()) {
+    // The lock ran out first (the queue delivers the message again), or the PUBACK came twice.
+    HUB_LOG_DEBUG("mqtt", "device '{}': PUBACK {} matches no delivery", device_id_, packet_id);
+    return;
+  }
+  std::string lock_token = std::move(d->lock_token);
+  inflight_.erase(d);
+  endpoint_.hub().registry().TouchActivity(device_id_);
+  SettleC2d(std::move(lock_token), Settle::kComplete);
+  // A delivery waiting for this packet id goes now.
+  auto waiting = std::find_if(waiting_.begin(), waiting_.end(), [&](const core::Message& m) {
+    return PacketIdOf(m.sequence_number) == packet_id;
   });
+  if (waiting != waiting_.end()) {
+    core::Message m = std::move(*waiting);
+    waiting_.erase(waiting);
+    SendC2d(std::move(m), false);
+  }
+  Pump();
 }
 
-void Connection::Deliver(std::string packet) {
-  if (state_ != State::kConnected) return;  // the session sends it again on the next connection
+void Connection::Pump() {
+  if (state_ != State::kConnected || !devicebound_qos_) return;
+  size_t taken = inflight_.size() + waiting_.size() + granted_;
+  size_t window = endpoint_.options().inflight_window;
+  if (taken >= window) return;
+  auto more = static_cast<uint32_t>(window - taken);
+  granted_ += more;
+  // The core delivers what the device's queue has, now or as messages come (OnC2d).
+  endpoint_.hub().GrantC2d(device_id_, link_, more);
+}
+
+void Connection::OnC2d(std::vector<core::Message> messages) {
+  if (state_ != State::kConnected || !devicebound_qos_ || c2d_stops_ > 0) {
+    // Closed, or granted before an UNSUBSCRIBE: back to the queue.
+    for (core::Message& m : messages) SettleC2d(std::move(m.lock_token), Settle::kAbandon);
+    return;
+  }
+  granted_ -= std::min<uint64_t>(granted_, messages.size());
+  for (core::Message& m : messages) SendC2d(std::move(m), false);
+  Pump();  // what was rejected or sent at QoS 0 frees its place at once
+}
+
+void Connection::SendC2d(core::Message m, bool dup) {
+  std::string topic = DeviceboundTopic(device_id_, m);
+  if (topic.size() > kMaxTopicLength) {
+    // Percent-encoding can triple the properties; MQTT cannot carry such a topic. The message
+    // cannot ever be delivered over MQTT: reject it (Rejected feedback).
+    HUB_LOG_WARN("mqtt", "device '{}': C2D message {} rejected: its topic would be {} bytes",
+                 device_id_, m.sequence_number, topic.size());
+    return SettleC2d(std::move(m.lock_token), Settle::kReject);
+  }
+  uint8_t qos = devicebound_qos_.value_or(1);
+  uint16_t packet_id = qos == 0 ? 0 : PacketIdOf(m.sequence_number);
+  if (qos == 1) {
+    auto used = std::find_if(inflight_.begin(), inflight_.end(),
+                             [&](const Delivery& d) { return d.packet_id == packet_id; });
+    if (used != inflight_.end() && used->sequence == m.sequence_number) {
+      inflight_.erase(used);  // the same message under a new lock: the old one is gone
+    } else if (used != inflight_.end()) {
+      waiting_.push_back(std::move(m));  // sent once the earlier delivery is acknowledged
+      return;
+    }
+  }
+  std::string packet;
+  EncodePublish(dup, qos, false, topic, packet_id, m.body, &packet);
+  CountMessages(Traffic::kC2dOut);
   output_->Write(packet);
+  if (qos == 0) return SettleC2d(std::move(m.lock_token), Settle::kComplete);
+  inflight_.push_back({.packet_id = packet_id,
+                       .sequence = m.sequence_number,
+                       .lock_token = std::move(m.lock_token),
+                       .lock_deadline = m.lock_deadline.value_or(endpoint_.clock().Now())});
+}
+
+void Connection::DropExpiredDeliveries(Timestamp now) {
+  size_t before = inflight_.size() + waiting_.size();
+  // The queue hands a message whose lock ran out to the device again, as a new delivery.
+  std::erase_if(inflight_, [now](const Delivery& d) { return d.lock_deadline <= now; });
+  std::erase_if(waiting_,
+                [now](const core::Message& m) { return m.lock_deadline.value_or(now) <= now; });
+  if (inflight_.size() + waiting_.size() == before) return;
+  std::vector<core::Message> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (core::Message& m : waiting) SendC2d(std::move(m), false);
+  Pump();
+}
+
+void Connection::SettleC2d(std::string lock_token, Settle how) {
+  core::Hub& hub = endpoint_.hub();
+  Executor& home = hub.shard_executor(shard_);
+  auto log = [device = device_id_](Status status) {
+    if (!status.ok()) {
+      // The lock ran out first: the queue delivers the message again.
+      HUB_LOG_INFO("mqtt", "device '{}': settling a C2D message failed: {}", device,
+                   status.ToString());
+    }
+  };
+  switch (how) {
+    case Settle::kComplete:
+      return hub.CompleteC2d(device_id_, std::move(lock_token), home, log);
+    case Settle::kReject:
+      return hub.RejectC2d(device_id_, std::move(lock_token), home, log);
+    case Settle::kAbandon:
+      return hub.AbandonC2d(device_id_, std::move(lock_token), home, [](Status) {});
+  }
 }
 
 void Connection::Evict(std::string_view why) {
@@ -423,6 +607,8 @@ void Connection::OnTimer(Timestamp now) {
         Shut("silent for longer than 1.5 x its keep-alive", true);
       } else if (now >= token_expiry_) {
         Shut("its SAS token expired", false);
+      } else {
+        DropExpiredDeliveries(now);
       }
       return;
     case State::kClosed:
@@ -453,9 +639,16 @@ void Connection::Shut(std::string_view why, bool client_fault) {
   }
   if (state_before == State::kConnected) PublishWill();
   if (attached) {
-    // Posted after the Attach (the same two executors, in order), so it always finds it.
-    OnDeviceShard(
-        [device = device_id_, id = id_](DeviceSessions& sessions) { sessions.Detach(device, id); });
+    // Posted after the attach (the same two executors, in order), so it always finds it; ignored
+    // when the core ended this link already.
+    endpoint_.hub().DisconnectDevice(device_id_, link_);
+    if (!persistent_) {
+      // A clean session ends with its connection: what it has not acknowledged goes back at once.
+      for (Delivery& d : inflight_) SettleC2d(std::move(d.lock_token), Settle::kAbandon);
+      for (core::Message& m : waiting_) SettleC2d(std::move(m.lock_token), Settle::kAbandon);
+    }
+    inflight_.clear();
+    waiting_.clear();
   }
   if (output_) output_->Close();
 }

@@ -136,10 +136,19 @@ TEST_F(DurableSessionTest, ADeletedDevicesSessionIsNotRestoredForItsSuccessor) {
 
 class ExpiringSessionTest : public DurableSessionTest {
  protected:
-  MqttOptions Options() const override {
-    MqttOptions o;
-    o.session_expiry = std::chrono::hours(1);
-    return o;
+  Duration SessionExpiry() const override { return std::chrono::hours(1); }
+  // The daemon's periodic calls: the hub's timers (session expiry among them) and the endpoint's.
+  void Tick() {
+    for (size_t shard = 0; shard < 2; ++shard) {
+      (shard == 0 ? shard0_ : shard1_).Post([this, shard] {
+        hub_->ProcessTimers(shard);
+        endpoint_->Tick(shard);
+      });
+    }
+    RunAll();
+  }
+  size_t Sessions(const std::string& device_id) {
+    return hub_->presence(hub_->ShardOf(device_id)).session_count();
   }
 };
 
@@ -151,17 +160,12 @@ TEST_F(ExpiringSessionTest, ASessionWhoseDeviceStaysAwayExpiresInMemoryAndInTheS
     client->Drop();  // the device goes away: its session starts ageing
   }
   RunAll();
-  size_t shard = hub_->ShardOf("dev1");
   clock_.Advance(std::chrono::minutes(59));
-  shard0_.Post([&] { endpoint_->Tick(0); });
-  shard1_.Post([&] { endpoint_->Tick(1); });
-  RunAll();
-  EXPECT_EQ(endpoint_->sessions(shard).session_count(), 1u);
+  Tick();
+  EXPECT_EQ(Sessions("dev1"), 1u);
   clock_.Advance(std::chrono::minutes(2));
-  shard0_.Post([&] { endpoint_->Tick(0); });
-  shard1_.Post([&] { endpoint_->Tick(1); });
-  RunAll();
-  EXPECT_EQ(endpoint_->sessions(shard).session_count(), 0u);
+  Tick();
+  EXPECT_EQ(Sessions("dev1"), 0u);
   Restart();
   bool present = true;
   auto client = Connected(d, false, 0, &present);
@@ -179,9 +183,7 @@ TEST_F(ExpiringSessionTest, ASessionOfADeviceConnectedForLongSurvivesACrashAfter
   for (int minute = 0; minute < 90; ++minute) {
     clock_.Advance(std::chrono::minutes(1));
     client->Send(Empty{.type = PacketType::kPingreq});  // within its keep-alive
-    shard0_.Post([&] { endpoint_->Tick(0); });
-    shard1_.Post([&] { endpoint_->Tick(1); });
-    RunAll();
+    Tick();
   }
   ASSERT_FALSE(client->closed());
   Restart();  // still connected when it crashed: 90 minutes after the SUBSCRIBE
@@ -200,7 +202,7 @@ TEST_F(ExpiringSessionTest, ASessionThatExpiredWhileTheHubWasDownIsNotRestored) 
   RunAll();
   clock_.Advance(std::chrono::hours(2));
   Restart();
-  EXPECT_EQ(endpoint_->sessions(hub_->ShardOf("dev1")).session_count(), 0u);
+  EXPECT_EQ(Sessions("dev1"), 0u);
 }
 
 }  // namespace

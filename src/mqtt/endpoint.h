@@ -11,7 +11,6 @@
 #include "base/clock.h"
 #include "core/hub/hub.h"
 #include "mqtt/connection.h"
-#include "mqtt/device_sessions.h"
 #include "mqtt/options.h"
 #include "net/byte_stream.h"
 #include "net/shard_connections.h"
@@ -19,13 +18,13 @@
 namespace iothub::mqtt {
 
 // The MQTT device endpoint: serves MQTT 3.1.1 on net::ByteStreams (TLS on 8883, plain TCP, and
-// WebSockets at /$iothub/websocket) for one core::Hub. It owns one DeviceSessions per shard and
-// the connections open on each shard, and drives their timers from Tick().
+// WebSockets at /$iothub/websocket) for one core::Hub. It owns the connections open on each shard
+// and drives their timers from Tick(). (Devices' persistent sessions are the core's:
+// core::Presence.)
 //
-// Threads: constructed and destroyed on a control thread while no shard runs anything of it (the
-// constructor installs the hub's C2D available callbacks, so construct it after Hub::Open and
-// before the shards serve; destroy it after they stopped). Everything else runs on shard threads
-// as each method says.
+// Threads: constructed and destroyed on a control thread while no shard runs anything of it
+// (construct it after Hub::Open and before the shards serve; destroy it after they stopped).
+// Everything else runs on shard threads as each method says.
 class Endpoint {
  public:
   // `hub` and `clock` must outlive the Endpoint.
@@ -43,7 +42,8 @@ class Endpoint {
   std::shared_ptr<Connection> Open(size_t shard, std::shared_ptr<ConnectionOutput> output,
                                    std::string remote);
 
-  // Runs the timers of shard `shard`'s connections (CONNECT timeout, keep-alive, token expiry).
+  // Runs the timers of shard `shard`'s connections (CONNECT timeout, keep-alive, token expiry,
+  // C2D deliveries whose lock ran out).
   // On that shard, about once a second (the daemon's PeriodicTask; tests call it by hand).
   void Tick(size_t shard);
 
@@ -52,8 +52,6 @@ class Endpoint {
   // other until the stream closes, which a stopped loop never reports).
   void CloseAll();
 
-  // Shard `shard`'s sessions: only on that shard.
-  DeviceSessions& sessions(size_t shard) { return *sessions_[shard]; }
   size_t connection_count(size_t shard) const { return connections_.count(shard); }
 
   core::Hub& hub() { return hub_; }
@@ -67,12 +65,9 @@ class Endpoint {
   core::Hub& hub_;
   const Clock& clock_;
   MqttOptions options_;
-  std::vector<std::unique_ptr<DeviceSessions>> sessions_;
-  std::vector<Timestamp> next_expiry_check_;   // per shard, only on that shard
   // Raw pointers: a connection removes itself when it closes.
   net::ShardConnections<Connection> connections_;
   std::atomic<uint64_t> next_connection_id_{1};
-  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace iothub::mqtt

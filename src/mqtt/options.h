@@ -27,9 +27,8 @@ struct MqttOptions {
   size_t max_pending_telemetry = 64;
   // Subscriptions a device may hold (IoT Hub: 5).
   size_t max_subscriptions = 5;
-  // A persistent (clean session 0) session whose device stays away this long is dropped, from
-  // memory and from the store; zero keeps sessions until their device is deleted.
-  Duration session_expiry = std::chrono::hours(24 * 7);
+  // (How long a persistent session outlives its device's absence is the core's setting:
+  // core::HubOptions::session_expiry.)
 };
 
 }  // namespace iothub::mqtt

@@ -112,10 +112,11 @@ TEST_F(RevocationTest, ANewerConnectionOfAnotherProtocolReplacesTheMqttOne) {
   auto principal = hub_->authenticator().Authenticate(DeviceToken("dev1", d.primary_key));
   ASSERT_TRUE(principal.has_value());
   auto other = std::make_shared<OtherProtocol>();
-  std::optional<Status> attached;
-  hub_->ConnectDevice("dev1", *principal, other, shard0_, [&](Status s) { attached = s; });
+  std::optional<bool> attached;
+  hub_->ConnectDevice("dev1", *principal, other, core::SessionMode::kNone, shard0_,
+                      [&](Result<core::SessionView> s) { attached = s.has_value(); });
   RunAll();
-  ASSERT_TRUE(attached.has_value() && attached->ok());
+  ASSERT_TRUE(attached.value_or(false));
   EXPECT_TRUE(client->closed());
   EXPECT_EQ(other->ended, 0);
   EXPECT_EQ(hub_->registry().Get("dev1")->connection_state, core::ConnectionState::kConnected);

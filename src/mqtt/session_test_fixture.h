@@ -89,6 +89,7 @@ class SessionTest : public ::testing::Test {
     core::HubOptions options;
     options.host_name = kHost;
     options.c2d.lock_timeout = std::chrono::seconds(60);
+    options.session_expiry = SessionExpiry();
     hub_ = std::make_unique<core::Hub>(std::move(options), store_, clock_,
                                        std::vector<Executor*>{&shard0_, &shard1_});
     Status opened = hub_->Open();
@@ -101,6 +102,7 @@ class SessionTest : public ::testing::Test {
     hub_.reset();
   }
   virtual MqttOptions Options() const { return {}; }
+  virtual Duration SessionExpiry() const { return core::HubOptions{}.session_expiry; }
 
   // The hub stops and starts again over the same store, as after a kill: the endpoint and the hub
   // go (their connections too: clients of before must not be used after) and come back.

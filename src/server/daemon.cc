@@ -197,6 +197,7 @@ Status Daemon::StartCoreServices() {
   options.c2d.lock_expiry_counts_as_delivery = config_.c2d_lock_expiry_counts_as_delivery;
   options.feedback.batch_size = config_.feedback_batch_size;
   options.feedback.batch_interval = std::chrono::milliseconds(config_.feedback_batch_interval_ms);
+  options.session_expiry = std::chrono::seconds(config_.mqtt_session_expiry_seconds);
   options.telemetry.partitions = config_.telemetry_partitions;
   options.telemetry.retention = std::chrono::hours(config_.telemetry_retention_hours);
   options.telemetry.max_bytes_per_partition = config_.telemetry_max_bytes_per_partition == 0
@@ -230,9 +231,7 @@ Status Daemon::StartCoreServices() {
   // Its connections' CONNECT timeouts, keep-alives and token expiries are checked every second.
   // The AMQP front-end (5671, the plain development port, and WebSockets on the HTTPS listener)
   // likewise, for its open and auth time-outs, token expiries and idle time-outs.
-  mqtt::MqttOptions mqtt_options;
-  mqtt_options.session_expiry = std::chrono::seconds(config_.mqtt_session_expiry_seconds);
-  mqtt_ = std::make_unique<mqtt::Endpoint>(*hub_, SystemClock::Instance(), mqtt_options);
+  mqtt_ = std::make_unique<mqtt::Endpoint>(*hub_, SystemClock::Instance());
   amqp_ = std::make_unique<amqp::Endpoint>(*hub_, SystemClock::Instance());
   for (size_t i = 0; i < shards_->size(); ++i) {
     timers_.push_back(

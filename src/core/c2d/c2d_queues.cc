@@ -88,6 +88,7 @@ void C2dQueues::Enqueue(std::string_view device_id, Message msg,
 
   msg.sequence_number = 0;
   msg.lock_token.clear();
+  msg.lock_deadline.reset();
   msg.delivery_count = 0;
   msg.enqueued_time = now;
   if (msg.to.empty()) msg.to = "/devices/" + id + "/messages/deviceBound";
@@ -164,6 +165,21 @@ std::optional<std::pair<Message, Timestamp>> C2dQueues::FindLocked(std::string_v
   out.lock_deadline = m->lock_deadline;
   out.delivery_count = m->delivery_count;
   return std::pair{std::move(out), m->lock_deadline};
+}
+
+std::vector<Message> C2dQueues::Locked(std::string_view device_id) {
+  ProcessTimers();
+  std::vector<Message> out;
+  for (QueuedMessage* m : core_.index().Messages(device_id)) {
+    if (m->state != DeliveryState::kInvisible || m->lock_token.empty()) continue;
+    if (core_.FindLocked(device_id, m->lock_token) == nullptr) continue;  // ran out
+    Message copy = m->stored.message;
+    copy.lock_token = m->lock_token;
+    copy.lock_deadline = m->lock_deadline;
+    copy.delivery_count = m->delivery_count;
+    out.push_back(std::move(copy));
+  }
+  return out;
 }
 
 void C2dQueues::Complete(std::string_view device_id, std::string_view lock_token,

@@ -108,6 +108,10 @@ class C2dQueues {
   // survive a restart (Recover), so a front-end can send a delivery again after one.
   std::optional<std::pair<Message, Timestamp>> FindLocked(std::string_view device_id,
                                                           std::string_view lock_token);
+  // Every message of the device whose lock still holds (as ReceiveAndLock returned it, with its
+  // lock_deadline), oldest first: the deliveries a device's persistent session has not settled,
+  // which it sends again on reconnect.
+  std::vector<Message> Locked(std::string_view device_id);
 
   // Settles the message locked by `lock_token`. Complete removes it (feedback Success); Reject
   // dead-letters it (Rejected); both call `done` once that is durable (kSync). Abandon makes it

@@ -22,6 +22,8 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
       [this](std::string_view id) { return registry_->Credentials(id); });
   feedback_ = std::make_unique<FeedbackQueue>(store_, clock_, feedback_executor(),
                                               options_.host_name, options_.feedback);
+  sessions_ = std::make_unique<SessionStore>(store_);
+  next_session_check_.resize(shards_.size());
   for (size_t i = 0; i < shards_.size(); ++i) {
     auto lookup = [this](std::string_view id) -> std::optional<DeviceInfo> {
       auto generation = registry_->GenerationId(id);
@@ -32,7 +34,9 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
     c2d_.back()->SetFeedbackCallback([this](std::vector<StoredFeedbackRecord> records) {
       feedback_->AddRecords(std::move(records));
     });
-    presence_.push_back(std::make_unique<Presence>(*registry_, *authenticator_, *c2d_.back()));
+    presence_.push_back(std::make_unique<Presence>(*registry_, *authenticator_, *c2d_.back(),
+                                                   *sessions_, clock_, *shards_[i],
+                                                   options_.session_expiry));
     c2d_.back()->AddAvailableListener(
         [presence = presence_.back().get()](const std::string& id) { presence->OnAvailable(id); });
   }
@@ -43,7 +47,6 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
     shards_[shard]->Post(
         [this, shard, id, why = std::string(why)] { presence_[shard]->Revoke(id, why); });
   });
-  sessions_ = std::make_unique<SessionStore>(store_);
   registry_->AddDeleteListener([this](const std::string& id) {
     sessions_->Remove(id, [id](const Status& s) {
       if (!s.ok()) {
@@ -52,6 +55,7 @@ Hub::Hub(HubOptions options, storage::Store& store, Clock& clock, std::vector<Ex
     });
     size_t shard = ShardOf(id);
     shards_[shard]->Post([this, shard, id] {
+      presence_[shard]->DropSession(id);
       c2d_[shard]->RemoveDevice(id, [id](const Status& s) {
         if (!s.ok())
           HUB_LOG_ERROR("hub", "dropping the queue of deleted device {}: {}", id, s.ToString());
@@ -83,9 +87,24 @@ Status Hub::Open() {
         }));
     HUB_RETURN_IF_ERROR(DropOrphanQueues(i));
   }
+  // Persistent device sessions, each to its device's shard (the shards run nothing yet). Those of
+  // devices deleted meanwhile, or away for longer than the expiry, are deleted.
+  Timestamp not_before = options_.session_expiry.count() > 0
+                             ? clock_.Now() - options_.session_expiry
+                             : Timestamp::min();
+  HUB_ASSIGN_OR_RETURN(
+      std::vector<StoredSession> stored,
+      sessions_->LoadAll([this](std::string_view id) { return registry_->GenerationId(id); },
+                         not_before));
+  for (StoredSession& s : stored) {
+    size_t shard = ShardOf(s.device_id);
+    presence_[shard]->Restore(std::move(s));
+  }
   auto stats = registry_->Stats();
-  HUB_LOG_INFO("hub", "opened: {} device(s), {} shard(s), {} telemetry partition(s)", stats.total,
-               shards_.size(), telemetry_->partition_count());
+  HUB_LOG_INFO("hub",
+               "opened: {} device(s), {} shard(s), {} telemetry partition(s), {} persistent "
+               "session(s)",
+               stats.total, shards_.size(), telemetry_->partition_count(), stored.size());
   return Status::Ok();
 }
 
@@ -147,13 +166,23 @@ void Hub::PurgeC2d(std::string device_id, Executor& reply_to,
 }
 
 void Hub::ConnectDevice(std::string device_id, auth::Principal principal,
-                        std::shared_ptr<DeviceLink> link, Executor& reply_to,
-                        std::function<void(Status)> done) {
+                        std::shared_ptr<DeviceLink> link, SessionMode mode, Executor& reply_to,
+                        std::function<void(Result<SessionView>)> done) {
   size_t shard = ShardOf(device_id);
   shards_[shard]->Post([this, shard, device_id = std::move(device_id),
-                        principal = std::move(principal), link = std::move(link),
+                        principal = std::move(principal), link = std::move(link), mode,
                         reply = ReplyOn(reply_to, std::move(done))]() mutable {
-    reply(presence_[shard]->Attach(device_id, principal, std::move(link)));
+    reply(presence_[shard]->Attach(device_id, principal, std::move(link), mode));
+  });
+}
+
+void Hub::SaveSession(std::string device_id, std::shared_ptr<DeviceLink> link, std::string state,
+                      Executor& reply_to, std::function<void(Status)> done) {
+  size_t shard = ShardOf(device_id);
+  shards_[shard]->Post([this, shard, device_id = std::move(device_id), link = std::move(link),
+                        state = std::move(state),
+                        reply = ReplyOn(reply_to, std::move(done))]() mutable {
+    presence_[shard]->SaveSession(device_id, link.get(), std::move(state), std::move(reply));
   });
 }
 
@@ -227,6 +256,11 @@ void Hub::SettleC2d(std::string device_id, std::string lock_token, Settlement se
 
 void Hub::ProcessTimers(size_t shard) {
   c2d_[shard]->ProcessTimers();
+  // Sessions expire in days: a look once a minute is plenty.
+  if (Timestamp now = clock_.Now(); now >= next_session_check_[shard]) {
+    next_session_check_[shard] = now + std::chrono::minutes(1);
+    presence_[shard]->ExpireSessions();
+  }
   c2d_depths_[shard].store(c2d_[shard]->TotalDepth(), std::memory_order_relaxed);
   if (shard == 0) {
     feedback_->ProcessTimers();

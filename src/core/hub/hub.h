@@ -29,6 +29,9 @@ struct HubOptions {
   C2dLimits c2d;
   FeedbackLimits feedback;
   TelemetryOptions telemetry;
+  // A persistent device session (MQTT clean session 0) whose device stays away this long is
+  // dropped; zero: never.
+  Duration session_expiry = std::chrono::hours(24 * 7);
 };
 
 // The whole protocol-neutral hub, as the front-ends see it: the registry, shared access policies
@@ -76,16 +79,18 @@ class Hub {
   FeedbackQueue& feedback() { return *feedback_; }
   // Only on shard `shard`'s executor: for front-end objects that live on a device's shard.
   Presence& presence(size_t shard) { return *presence_[shard]; }
-  // Durable device sessions (thread-safe). A deleted device's session is dropped by the hub.
-  SessionStore& sessions() { return *sessions_; }
 
   // Device presence (presence.h), from any thread. ConnectDevice attaches `link` for the device
-  // on its shard and calls `done` on `reply_to` with the outcome (a refusal says why; the link
-  // was not attached). DisconnectDevice detaches it (ignored unless it is the current link).
+  // on its shard, taking its session as `mode` says, and calls `done` on `reply_to` with the
+  // session (or a refusal that says why: the link was not attached). DisconnectDevice detaches
+  // it (ignored unless it is the current link). SaveSession stores the front-end's state of the
+  // device's session and calls `done` once it is durable (Presence::SaveSession).
   void ConnectDevice(std::string device_id, auth::Principal principal,
-                     std::shared_ptr<DeviceLink> link, Executor& reply_to,
-                     std::function<void(Status)> done);
+                     std::shared_ptr<DeviceLink> link, SessionMode mode, Executor& reply_to,
+                     std::function<void(Result<SessionView>)> done);
   void DisconnectDevice(std::string device_id, std::shared_ptr<DeviceLink> link);
+  void SaveSession(std::string device_id, std::shared_ptr<DeviceLink> link, std::string state,
+                   Executor& reply_to, std::function<void(Status)> done);
   // C2D delivery to a connected device (Presence::Grant, Presence::StopC2d), from any thread:
   // `link` takes `credit` more messages, which reach it through DeviceLink::Deliver; or it takes
   // none until it grants again. Calls from one thread take effect in order. StopC2d calls `done`
@@ -147,10 +152,11 @@ class Hub {
   std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<TelemetryLog> telemetry_;
   std::unique_ptr<FeedbackQueue> feedback_;
+  std::unique_ptr<SessionStore> sessions_;
   std::vector<std::unique_ptr<C2dQueues>> c2d_;
   std::vector<std::unique_ptr<Presence>> presence_;
-  std::unique_ptr<SessionStore> sessions_;
   std::unique_ptr<std::atomic<uint64_t>[]> c2d_depths_;  // per shard, written by ProcessTimers
+  std::vector<Timestamp> next_session_check_;            // per shard, on its shard
   std::atomic<uint64_t> feedback_messages_{0};
   std::atomic<uint64_t> feedback_pending_{0};
 };

@@ -4,10 +4,15 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "base/clock.h"
+#include "base/executor.h"
+#include "base/result.h"
 #include "base/status.h"
 #include "core/auth/authenticator.h"
 #include "core/c2d/c2d_queues.h"
+#include "core/hub/session_store.h"
 #include "core/message.h"
 #include "core/registry/registry.h"
 
@@ -39,6 +44,23 @@ class DeviceLink {
   virtual void Deliver(std::vector<Message> messages) = 0;
 };
 
+// How a device's connection uses the device's session (MQTT 3.1.1 section 3.1.2.4).
+enum class SessionMode {
+  kNone,        // no session (AMQP): a stored one is left as it is
+  kClean,       // MQTT clean session 1: a stored session is discarded and its unsettled
+                // deliveries go back to the queue; the connection's session ends with it
+  kPersistent,  // MQTT clean session 0: the stored session, or a new one, outlives the connection
+};
+
+// What Attach hands a front-end about the device's session.
+struct SessionView {
+  bool present = false;  // kPersistent, and a session of the device was there (CONNACK's flag)
+  std::string state;     // the front-end's state saved with it (SaveSession), "" when new
+  // kPersistent and present: the device's messages still locked from earlier connections (sent,
+  // not yet settled), oldest first, each with its lock token and deadline: to send again.
+  std::vector<Message> in_flight;
+};
+
 // Who serves the devices of one shard: at most one live link per device across every protocol,
 // as IoT Hub keeps it. A newer link replaces the older one (kReplaced); revocation (delete,
 // disable, new credentials) ends it (kRevoked). It keeps the registry's connectionState: connected
@@ -51,12 +73,21 @@ class DeviceLink {
 // served: a replaced or revoked link, or a grant that arrives after its link was replaced, gets
 // nothing.
 //
-// Thread: the shard's executor, for every method.
+// Device sessions live here too: a front-end's per-device state that outlives a connection (MQTT
+// clean session 0: subscriptions), as opaque bytes the front-end encodes, durable in the
+// SessionStore (kept with the device's generation id: a device deleted and created again never
+// inherits it). The deliveries a session has not settled are the device's locked messages in its
+// queue, whose locks are durable already: Attach hands them back, nothing else stores them. A
+// session whose device stays away for `session_expiry` is dropped (ExpireSessions).
+//
+// Thread: the shard's executor, for every method (Restore: see there).
 class Presence {
  public:
-  // `registry`, `authenticator` and `queues` (the shard's C2D queues) must outlive the Presence.
-  // The hub calls OnAvailable from the queues' available listener.
-  Presence(Registry& registry, const auth::Authenticator& authenticator, C2dQueues& queues);
+  // `registry`, `authenticator`, `queues` (the shard's C2D queues), `sessions`, `clock` and
+  // `executor` (the shard's) must outlive the Presence. The hub calls OnAvailable from the
+  // queues' available listener. `session_expiry` zero: sessions never expire.
+  Presence(Registry& registry, const auth::Authenticator& authenticator, C2dQueues& queues,
+           SessionStore& sessions, const Clock& clock, Executor& executor, Duration session_expiry);
   Presence(const Presence&) = delete;
   Presence& operator=(const Presence&) = delete;
 
@@ -65,9 +96,11 @@ class Presence {
   // front-end authenticated it on its own thread; revocations reach the shard in order, so a link
   // attached here either passes this check or is ended by the revocation that follows). On
   // refusal nothing changes and the error says why (Unauthenticated, or PermissionDenied).
-  // Otherwise the link attached before, if another, is ended (kReplaced).
-  Status Attach(const std::string& device_id, const auth::Principal& principal,
-                std::shared_ptr<DeviceLink> link);
+  // Otherwise the link attached before, if another, is ended (kReplaced), and the device's
+  // session is taken as `mode` says (SessionView).
+  Result<SessionView> Attach(const std::string& device_id, const auth::Principal& principal,
+                             std::shared_ptr<DeviceLink> link,
+                             SessionMode mode = SessionMode::kNone);
   // `link` no longer serves the device (its connection ended on its own). Ignored unless it is
   // the device's current link.
   void Detach(const std::string& device_id, const DeviceLink* link);
@@ -89,21 +122,55 @@ class Presence {
   // The device's C2D queue has visible messages.
   void OnAvailable(const std::string& device_id);
 
-  // For tests: the unused credit of the device's current link.
+  // Saves the front-end's session state of the device (kPersistent sessions: durably, kSync)
+  // and calls `done` once it is durable; at once for a link without a persistent session. An
+  // error when `link` is not the device's current link (nothing saved) or the write failed.
+  void SaveSession(const std::string& device_id, const DeviceLink* link, std::string state,
+                   std::function<void(Status)> done);
+  // The device was deleted: its session goes (the hub deletes the stored one).
+  void DropSession(const std::string& device_id);
+  // A session loaded from the store at start-up. Only while the shard runs nothing (Hub::Open).
+  void Restore(StoredSession stored);
+  // Drops the sessions whose device has been away for longer than the expiry and writes again
+  // those of devices connected for long (so that after a crash they do not look expired). Call
+  // now and then (Hub::ProcessTimers: once a minute).
+  void ExpireSessions();
+
+  // For tests: the unused credit of the device's current link; the sessions held.
   uint64_t credit(const std::string& device_id) const;
+  size_t session_count() const { return sessions_.size(); }
 
  private:
   struct Entry {
     std::shared_ptr<DeviceLink> link;
     auth::Principal principal;  // what it attached with
     uint64_t credit = 0;        // C2D messages the link takes and has not been given yet
+    SessionMode mode = SessionMode::kNone;
+  };
+  struct Session {
+    std::string generation_id;
+    std::string state;
+    Timestamp last_seen;  // when its device last went away (expiry counts from it)
+    Timestamp saved_at;   // its last store write
   };
   // Hands the link what its credit allows.
   void Serve(const std::string& device_id, Entry& entry);
+  // Writes the session (`updated`: now while its device is connected, else last_seen).
+  void Persist(const std::string& device_id, Session& session, storage::Durability durability,
+               std::function<void(Status)> done);
+  // Every locked message of the device goes back to its queue.
+  void AbandonLocked(const std::string& device_id);
 
   Registry& registry_;
   const auth::Authenticator& authenticator_;
   C2dQueues& queues_;
+  SessionStore& store_;
+  const Clock& clock_;
+  Executor& executor_;
+  const Duration session_expiry_;
+  std::unordered_map<std::string, Session> sessions_;  // persistent sessions of the shard
+  // Store callbacks come back through a post; they do nothing once this object is gone.
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
   std::unordered_map<std::string, Entry> links_;
 };
 

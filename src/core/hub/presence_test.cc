@@ -45,7 +45,8 @@ class PresenceTest : public HubFixture {
 
   Status Connect(const Device& d, const auth::Principal& p, std::shared_ptr<DeviceLink> link) {
     std::optional<Status> result;
-    hub_->ConnectDevice(d.id, p, std::move(link), reply_, [&](Status s) { result = s; });
+    hub_->ConnectDevice(d.id, p, std::move(link), SessionMode::kNone, reply_,
+                        [&](Result<SessionView> s) { result = s ? Status::Ok() : s.error(); });
     RunAll();
     EXPECT_TRUE(result.has_value());
     return result.value_or(Internal("no reply"));
@@ -62,6 +63,22 @@ class PresenceTest : public HubFixture {
   Status Complete(const std::string& id, const std::string& lock) {
     std::optional<Status> result;
     hub_->CompleteC2d(id, lock, reply_, [&](Status s) { result = s; });
+    RunAll();
+    return result.value_or(Internal("no reply"));
+  }
+
+  Result<SessionView> Attach(const Device& d, std::shared_ptr<DeviceLink> link, SessionMode mode) {
+    std::optional<Result<SessionView>> result;
+    hub_->ConnectDevice(d.id, PrincipalOf(d), std::move(link), mode, reply_,
+                        [&](Result<SessionView> s) { result = std::move(s); });
+    RunAll();
+    EXPECT_TRUE(result.has_value());
+    return result.value_or(Result<SessionView>(Internal("no reply")));
+  }
+
+  Status Save(const std::string& id, std::shared_ptr<DeviceLink> link, std::string state) {
+    std::optional<Status> result;
+    hub_->SaveSession(id, std::move(link), std::move(state), reply_, [&](Status s) { result = s; });
     RunAll();
     return result.value_or(Internal("no reply"));
   }
@@ -169,7 +186,7 @@ TEST_F(PresenceTest, ALinkAttachedWithTheNewKeyBeforeTheRevocationArrivesIsKept)
   // The revocation is posted to the shard and has not run: an attach gets there first.
   auto new_link = std::make_shared<RecordingLink>();
   Presence& presence = hub_->presence(hub_->ShardOf("d1"));
-  ASSERT_TRUE(presence.Attach("d1", PrincipalOf(*replaced), new_link).ok());
+  ASSERT_TRUE(presence.Attach("d1", PrincipalOf(*replaced), new_link).has_value());
   EXPECT_EQ(old_link->ends, std::vector<LinkEnd>{LinkEnd::kReplaced});
   RunAll();
   EXPECT_TRUE(new_link->ends.empty());
@@ -274,6 +291,86 @@ TEST_F(PresenceTest, StopC2dDropsUnusedCreditAndARevokedLinkGetsNothing) {
   SendN("d1", 1);  // accepted and queued while disabled, as IoT Hub does
   EXPECT_EQ(link->delivered.size(), 1u);
   EXPECT_EQ(link->ends, std::vector<LinkEnd>{LinkEnd::kRevoked});
+}
+
+// A persistent session (MQTT clean session 0): its state and its unsettled deliveries (the
+// device's locked messages) come back on the next attach, and after a restart of the hub.
+TEST_F(PresenceTest, APersistentSessionComesBackWithItsStateAndItsUnsettledDeliveries) {
+  Device d = CreateDevice("d1");
+  auto first = std::make_shared<RecordingLink>();
+  auto attached = Attach(d, first, SessionMode::kPersistent);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_FALSE(attached->present);
+  ASSERT_TRUE(Save("d1", first, "subscriptions").ok());
+  SendN("d1", 2);
+  hub_->GrantC2d("d1", first, 1);
+  RunAll();
+  ASSERT_EQ(first->delivered.size(), 1u);
+  hub_->DisconnectDevice("d1", first);
+  RunAll();
+
+  Restart();
+  auto second = std::make_shared<RecordingLink>();
+  attached = Attach(d, second, SessionMode::kPersistent);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_TRUE(attached->present);
+  EXPECT_EQ(attached->state, "subscriptions");
+  ASSERT_EQ(attached->in_flight.size(), 1u);  // sent, not settled, still locked
+  EXPECT_EQ(attached->in_flight[0].body, "m0");
+  EXPECT_EQ(attached->in_flight[0].lock_token, first->delivered[0].lock_token);
+  EXPECT_TRUE(Complete("d1", attached->in_flight[0].lock_token).ok());
+}
+
+// A clean session discards the stored one and sends its unsettled deliveries back to the queue;
+// a persistent session after it starts empty.
+TEST_F(PresenceTest, ACleanSessionDiscardsTheStoredOneAndReturnsItsDeliveries) {
+  Device d = CreateDevice("d1");
+  auto first = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Attach(d, first, SessionMode::kPersistent).has_value());
+  ASSERT_TRUE(Save("d1", first, "subscriptions").ok());
+  SendN("d1", 1);
+  hub_->GrantC2d("d1", first, 1);
+  RunAll();
+  ASSERT_EQ(first->delivered.size(), 1u);
+  auto clean = std::make_shared<RecordingLink>();
+  auto attached = Attach(d, clean, SessionMode::kClean);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_FALSE(attached->present);
+  EXPECT_TRUE(attached->in_flight.empty());
+  EXPECT_TRUE(QueuesOf("d1").Locked("d1").empty());  // abandoned: visible again
+  EXPECT_TRUE(Save("d1", clean, "not kept").ok());   // nothing outlives a clean session
+  hub_->DisconnectDevice("d1", clean);
+  RunAll();
+  Restart();
+  attached = Attach(d, std::make_shared<RecordingLink>(), SessionMode::kPersistent);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_FALSE(attached->present);
+  EXPECT_EQ(attached->state, "");
+}
+
+// Only the current link saves the session; a deleted device's session is gone, also from the
+// store, and its successor under the same id starts without one.
+TEST_F(PresenceTest, OnlyTheCurrentLinkSavesAndADeletedDevicesSessionIsGone) {
+  Device d = CreateDevice("d1");
+  auto older = std::make_shared<RecordingLink>();
+  auto newer = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Attach(d, older, SessionMode::kPersistent).has_value());
+  ASSERT_TRUE(Attach(d, newer, SessionMode::kPersistent).has_value());
+  EXPECT_FALSE(Save("d1", older, "stale").ok());
+  ASSERT_TRUE(Save("d1", newer, "current").ok());
+  EXPECT_EQ(hub_->presence(hub_->ShardOf("d1")).session_count(), 1u);
+  ASSERT_TRUE(hub_->registry().Delete("d1", "").ok());
+  RunAll();
+  EXPECT_EQ(hub_->presence(hub_->ShardOf("d1")).session_count(), 0u);
+  Device created = d;
+  created.generation_id.clear();
+  created.etag.clear();
+  auto again = hub_->registry().Create(created);
+  ASSERT_TRUE(again.has_value());
+  Restart();
+  auto attached = Attach(*again, std::make_shared<RecordingLink>(), SessionMode::kPersistent);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_FALSE(attached->present);
 }
 
 }  // namespace
