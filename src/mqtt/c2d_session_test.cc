@@ -201,7 +201,8 @@ TEST_F(C2dSessionTest, LockExpiryWhileDisconnectedReturnsTheMessageToTheQueue) {
 }
 
 // A connected device that never acknowledges: once the locks of the deliveries filling its window
-// run out, their places are free again and the queue hands the messages out afresh (not DUP).
+// run out, their places are free again and the queue hands the messages out again, under new
+// locks and their own packet ids.
 TEST_F(C2dSessionTest, LockExpiryWhileConnectedFreesTheWindowAndDeliversAfresh) {
   core::Device d = CreateDevice("dev1");
   for (int i = 0; i < 16; ++i) SendC2d("dev1", C2d(std::to_string(i)));
@@ -217,9 +218,15 @@ TEST_F(C2dSessionTest, LockExpiryWhileConnectedFreesTheWindowAndDeliversAfresh) 
   RunAll();
   auto again = Publishes(client->Received());
   ASSERT_EQ(again.size(), 16u);
-  EXPECT_FALSE(again[0].dup);  // fresh deliveries under new locks
+  // The same messages under new locks, with their packet ids: redeliveries (DUP).
+  EXPECT_TRUE(again[0].dup);
+  EXPECT_EQ(again[0].packet_id, first[0].packet_id);
   EXPECT_EQ(again[0].payload, "0");
   EXPECT_FALSE(client->closed());
+  // Acknowledging the redelivery completes the message.
+  client->Send(PacketIdOnly{.type = PacketType::kPuback, .packet_id = again[0].packet_id});
+  RunAll();
+  EXPECT_EQ(hub_->c2d(hub_->ShardOf("dev1")).Depth("dev1"), 15u);
 }
 
 TEST_F(C2dSessionTest, InflightWindowBoundsDeliveriesUntilAcknowledged) {

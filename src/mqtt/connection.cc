@@ -432,8 +432,8 @@ std::vector<uint8_t> Connection::ApplySubscribe(const std::vector<Subscription>&
   return codes;
 }
 
-void Connection::SaveSession(std::function<void()> then) {
-  if (!persistent_) return then();  // a clean session ends with the connection: nothing to keep
+void Connection::SaveSession(std::function<void(bool)> then) {
+  if (!persistent_) return then(true);  // a clean session ends with the connection: nothing kept
   std::weak_ptr<Connection> self = weak_from_this();
   endpoint_.hub().SaveSession(device_id_, link_, EncodeSessionState(subscriptions_),
                               endpoint_.hub().shard_executor(shard_),
@@ -444,19 +444,28 @@ void Connection::SaveSession(std::function<void()> then) {
                                   HUB_LOG_WARN("mqtt", "device '{}': session not stored: {}",
                                                c->device_id_, status.ToString());
                                 }
-                                then();
+                                then(status.ok());
                               });
 }
 
 void Connection::HandleSubscribe(Subscribe subscribe) {
+  std::vector<SessionSubscription> before = subscriptions_;
+  std::optional<uint8_t> devicebound_before = devicebound_qos_;
   std::vector<uint8_t> codes = ApplySubscribe(subscribe.subscriptions);
   // A persistent session's subscriptions are durable before SUBACK (they survive a restart); the
-  // deliveries a devicebound subscription enables follow the SUBACK.
-  SaveSession(
-      [this, ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}] {
-        Write(ack);
-        Pump();
-      });
+  // deliveries a devicebound subscription enables follow the SUBACK. When they cannot be stored,
+  // the SUBSCRIBE is refused (0x80 for each) and the session stays as it was.
+  SaveSession([this, before = std::move(before), devicebound_before,
+               ack = Suback{.packet_id = subscribe.packet_id, .return_codes = std::move(codes)}](
+                  bool saved) mutable {
+    if (!saved) {
+      subscriptions_ = std::move(before);
+      devicebound_qos_ = devicebound_before;
+      std::fill(ack.return_codes.begin(), ack.return_codes.end(), kSubscribeFailure);
+    }
+    Write(ack);
+    Pump();
+  });
 }
 
 void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
@@ -465,6 +474,9 @@ void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
     if (ClassifyFilter(device_id_, filter) == FilterKind::kDevicebound && devicebound_qos_) {
       devicebound_qos_.reset();
       granted_ = 0;
+      // Nothing more goes out on the topic (MQTT-3.10.4-2): what waits goes back to the queue.
+      for (Waiting& w : waiting_) SettleC2d(std::move(w.message.lock_token), Settle::kAbandon);
+      waiting_.clear();
       ++c2d_stops_;
       std::weak_ptr<Connection> self = weak_from_this();
       endpoint_.hub().StopC2d(device_id_, link_, endpoint_.hub().shard_executor(shard_), [self] {
@@ -472,7 +484,10 @@ void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
       });
     }
   }
-  SaveSession([this, packet_id = unsubscribe.packet_id] {
+  SaveSession([this, packet_id = unsubscribe.packet_id](bool saved) {
+    // UNSUBACK has no failure code: a session that could not be stored ends the connection
+    // (the stored session keeps the subscription, as the client finds on reconnecting).
+    if (!saved) return Shut("its session could not be stored", false);
     Write(PacketIdOnly{.type = PacketType::kUnsuback, .packet_id = packet_id});
   });
 }
@@ -486,24 +501,25 @@ void Connection::HandlePuback(uint16_t packet_id) {
     return;
   }
   std::string lock_token = std::move(d->lock_token);
+  if (d->expired) --expired_;  // late: its lock may still be there until the queue's timer runs
   inflight_.erase(d);
   endpoint_.hub().registry().TouchActivity(device_id_);
   SettleC2d(std::move(lock_token), Settle::kComplete);
   // A delivery waiting for this packet id goes now.
-  auto waiting = std::find_if(waiting_.begin(), waiting_.end(), [&](const core::Message& m) {
-    return PacketIdOf(m.sequence_number) == packet_id;
+  auto waiting = std::find_if(waiting_.begin(), waiting_.end(), [&](const Waiting& w) {
+    return PacketIdOf(w.message.sequence_number) == packet_id;
   });
   if (waiting != waiting_.end()) {
-    core::Message m = std::move(*waiting);
+    Waiting w = std::move(*waiting);
     waiting_.erase(waiting);
-    SendC2d(std::move(m), false);
+    SendC2d(std::move(w.message), w.dup);
   }
   Pump();
 }
 
 void Connection::Pump() {
   if (state_ != State::kConnected || !devicebound_qos_) return;
-  size_t taken = inflight_.size() + waiting_.size() + granted_;
+  size_t taken = inflight_.size() - expired_ + waiting_.size() + granted_;
   size_t window = endpoint_.options().inflight_window;
   if (taken >= window) return;
   auto more = static_cast<uint32_t>(window - taken);
@@ -524,6 +540,7 @@ void Connection::OnC2d(std::vector<core::Message> messages) {
 }
 
 void Connection::SendC2d(core::Message m, bool dup) {
+  if (!devicebound_qos_) return SettleC2d(std::move(m.lock_token), Settle::kAbandon);
   std::string topic = DeviceboundTopic(device_id_, m);
   if (topic.size() > kMaxTopicLength) {
     // Percent-encoding can triple the properties; MQTT cannot carry such a topic. The message
@@ -532,15 +549,23 @@ void Connection::SendC2d(core::Message m, bool dup) {
                  device_id_, m.sequence_number, topic.size());
     return SettleC2d(std::move(m.lock_token), Settle::kReject);
   }
-  uint8_t qos = devicebound_qos_.value_or(1);
+  uint8_t qos = *devicebound_qos_;
   uint16_t packet_id = qos == 0 ? 0 : PacketIdOf(m.sequence_number);
   if (qos == 1) {
     auto used = std::find_if(inflight_.begin(), inflight_.end(),
                              [&](const Delivery& d) { return d.packet_id == packet_id; });
     if (used != inflight_.end() && used->sequence == m.sequence_number) {
-      inflight_.erase(used);  // the same message under a new lock: the old one is gone
+      // The same message under a new lock (the old one ran out): sent again, as a redelivery.
+      if (used->expired) --expired_;
+      inflight_.erase(used);
+      dup = true;
+    } else if (used != inflight_.end() && used->expired) {
+      // Another message 65535 sequence numbers on: the unacknowledged id is taken over.
+      --expired_;
+      inflight_.erase(used);
     } else if (used != inflight_.end()) {
-      waiting_.push_back(std::move(m));  // sent once the earlier delivery is acknowledged
+      // Sent once the earlier delivery is acknowledged, or its lock runs out.
+      waiting_.push_back({.message = std::move(m), .dup = dup});
       return;
     }
   }
@@ -556,15 +581,33 @@ void Connection::SendC2d(core::Message m, bool dup) {
 }
 
 void Connection::DropExpiredDeliveries(Timestamp now) {
-  size_t before = inflight_.size() + waiting_.size();
-  // The queue hands a message whose lock ran out to the device again, as a new delivery.
-  std::erase_if(inflight_, [now](const Delivery& d) { return d.lock_deadline <= now; });
+  // The queue hands a message whose lock ran out to the device again, as a new delivery: its
+  // place in the window is free at once; its packet id stays reserved for it (MQTT 2.3.1: reused
+  // only after the PUBACK), but only for the window's size of such deliveries, oldest first.
+  bool freed = false;
+  for (Delivery& d : inflight_) {
+    if (!d.expired && d.lock_deadline <= now) {
+      d.expired = true;
+      ++expired_;
+      freed = true;
+    }
+  }
+  for (auto it = inflight_.begin();
+       it != inflight_.end() && expired_ > endpoint_.options().inflight_window;) {
+    if (it->expired) {
+      it = inflight_.erase(it);
+      --expired_;
+    } else {
+      ++it;
+    }
+  }
+  size_t waiting_before = waiting_.size();
   std::erase_if(waiting_,
-                [now](const core::Message& m) { return m.lock_deadline.value_or(now) <= now; });
-  if (inflight_.size() + waiting_.size() == before) return;
-  std::vector<core::Message> waiting = std::move(waiting_);
+                [now](const Waiting& w) { return w.message.lock_deadline.value_or(now) <= now; });
+  if (!freed && waiting_.size() == waiting_before) return;
+  std::vector<Waiting> waiting = std::move(waiting_);
   waiting_.clear();
-  for (core::Message& m : waiting) SendC2d(std::move(m), false);
+  for (Waiting& w : waiting) SendC2d(std::move(w.message), w.dup);
   Pump();
 }
 
@@ -645,9 +688,10 @@ void Connection::Shut(std::string_view why, bool client_fault) {
     if (!persistent_) {
       // A clean session ends with its connection: what it has not acknowledged goes back at once.
       for (Delivery& d : inflight_) SettleC2d(std::move(d.lock_token), Settle::kAbandon);
-      for (core::Message& m : waiting_) SettleC2d(std::move(m.lock_token), Settle::kAbandon);
+      for (Waiting& w : waiting_) SettleC2d(std::move(w.message.lock_token), Settle::kAbandon);
     }
     inflight_.clear();
+    expired_ = 0;
     waiting_.clear();
   }
   if (output_) output_->Close();

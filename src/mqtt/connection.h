@@ -116,8 +116,9 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   void HandlePuback(uint16_t packet_id);
   // Applies SUBSCRIBE to the session: the return codes, one per subscription.
   std::vector<uint8_t> ApplySubscribe(const std::vector<Subscription>& subscriptions);
-  // Runs `then` once the session's subscriptions are durable (at once for a clean session).
-  void SaveSession(std::function<void()> then);
+  // Runs `then` with true once the session's subscriptions are durable (at once for a clean
+  // session), with false when they could not be stored.
+  void SaveSession(std::function<void(bool)> then);
   // Grants the core what the in-flight window has room for.
   void Pump();
   // Sends a locked C2D message (DUP when sent before) or keeps it waiting while its packet id is
@@ -166,10 +167,18 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
     uint64_t sequence = 0;
     std::string lock_token;
     Timestamp lock_deadline;
+    // Its lock ran out unacknowledged: it no longer counts against the window, and its packet id
+    // waits for the message to come again (a redelivery, DUP) or for a later message to need it.
+    bool expired = false;
   };
-  std::vector<Delivery> inflight_;      // sent, not yet acknowledged, in sending order
-  std::vector<core::Message> waiting_;  // delivered; their packet id is still in flight
-  uint64_t granted_ = 0;                // credit handed to the core, not yet used
+  std::vector<Delivery> inflight_;  // sent, not yet acknowledged, in sending order
+  size_t expired_ = 0;              // of inflight_
+  struct Waiting {
+    core::Message message;
+    bool dup = false;  // sent before (a session's resend)
+  };
+  std::vector<Waiting> waiting_;  // delivered; their packet id is still in flight
+  uint64_t granted_ = 0;          // credit handed to the core, not yet used
   // StopC2d calls (UNSUBSCRIBE) not yet known to have taken effect: until then, what the core
   // delivers was granted before the unsubscription.
   uint32_t c2d_stops_ = 0;

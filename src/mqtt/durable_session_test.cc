@@ -134,6 +134,27 @@ TEST_F(DurableSessionTest, ADeletedDevicesSessionIsNotRestoredForItsSuccessor) {
   EXPECT_FALSE(present);
 }
 
+// SUBACK promises a persistent session's subscriptions are stored: when they cannot be, the
+// SUBSCRIBE is refused (0x80) and nothing is delivered for it; an UNSUBSCRIBE that cannot be
+// stored (UNSUBACK has no failure code) ends the connection.
+TEST_F(DurableSessionTest, ASubscriptionThatCannotBeStoredIsRefused) {
+  core::Device d = CreateDevice("dev1");
+  auto client = Connected(d);
+  SendC2d("dev1", C2d("waiting"));
+  store_.Close();  // every later write fails
+  Subscribe(*client, "dev1");
+  auto packets = client->Received();
+  ASSERT_EQ(packets.size(), 1u);
+  const auto* suback = std::get_if<Suback>(&packets[0]);
+  ASSERT_NE(suback, nullptr);
+  EXPECT_EQ(suback->return_codes, std::vector<uint8_t>{kSubscribeFailure});
+  EXPECT_FALSE(client->closed());
+  client->Send(mqtt::Unsubscribe{.packet_id = 2, .filters = {DeviceboundFilter("dev1")}});
+  RunAll();
+  EXPECT_TRUE(client->Received().empty());  // no UNSUBACK
+  EXPECT_TRUE(client->closed());
+}
+
 class ExpiringSessionTest : public DurableSessionTest {
  protected:
   Duration SessionExpiry() const override { return std::chrono::hours(1); }

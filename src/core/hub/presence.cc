@@ -55,7 +55,9 @@ Result<SessionView> Presence::Attach(const std::string& device_id, const auth::P
     view.state = stored->second.state;
     view.in_flight = queues_.Locked(device_id);
   }
-  Session& session = sessions_[device_id];
+  auto [created, is_new] = sessions_.try_emplace(device_id);
+  Session& session = created->second;
+  if (is_new) session.last_seen = clock_.Now();
   session.generation_id = std::move(generation);
   Persist(device_id, session, storage::Durability::kAsync, nullptr);  // its existence is state
   return view;
@@ -64,11 +66,11 @@ Result<SessionView> Presence::Attach(const std::string& device_id, const auth::P
 void Presence::Detach(const std::string& device_id, const DeviceLink* link) {
   auto it = links_.find(device_id);
   if (it == links_.end() || it->second.link.get() != link) return;
-  SessionMode mode = it->second.mode;
   links_.erase(it);
   registry_.SetConnectionState(device_id, false);
+  // The device went away, whatever its last link: a session it keeps starts ageing now.
   auto session = sessions_.find(device_id);
-  if (session != sessions_.end() && mode == SessionMode::kPersistent) {
+  if (session != sessions_.end()) {
     session->second.last_seen = clock_.Now();
     Persist(device_id, session->second, storage::Durability::kAsync, nullptr);
   }

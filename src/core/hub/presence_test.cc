@@ -321,6 +321,28 @@ TEST_F(PresenceTest, APersistentSessionComesBackWithItsStateAndItsUnsettledDeliv
   EXPECT_TRUE(Complete("d1", attached->in_flight[0].lock_token).ok());
 }
 
+// A session is the device's, whatever protocol it connects with meanwhile: a connection of another
+// protocol (no session) neither takes it nor lets it expire early.
+TEST_F(PresenceTest, AConnectionWithoutASessionLeavesThePersistentOneAlone) {
+  Device d = CreateDevice("d1");
+  auto mqtt = std::make_shared<RecordingLink>();
+  ASSERT_TRUE(Attach(d, mqtt, SessionMode::kPersistent).has_value());
+  ASSERT_TRUE(Save("d1", mqtt, "subscriptions").ok());
+  auto amqp = std::make_shared<RecordingLink>();
+  auto attached = Attach(d, amqp, SessionMode::kNone);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_FALSE(attached->present);
+  hub_->DisconnectDevice("d1", amqp);
+  RunAll();
+  clock_.Advance(std::chrono::hours(1));
+  hub_->ProcessTimers(hub_->ShardOf("d1"));  // session expiry: 7 days away
+  RunAll();
+  attached = Attach(d, std::make_shared<RecordingLink>(), SessionMode::kPersistent);
+  ASSERT_TRUE(attached.has_value());
+  EXPECT_TRUE(attached->present);
+  EXPECT_EQ(attached->state, "subscriptions");
+}
+
 // A clean session discards the stored one and sends its unsettled deliveries back to the queue;
 // a persistent session after it starts empty.
 TEST_F(PresenceTest, ACleanSessionDiscardsTheStoredOneAndReturnsItsDeliveries) {
