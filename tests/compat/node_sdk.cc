@@ -127,6 +127,8 @@ SuiteRun RunSuiteScript(const std::string& script, const std::vector<std::string
 }
 
 std::string CliPath() {
+  // scripts/test runs the reference scenario against the release build's CLI so.
+  if (const char* cli = std::getenv("IOTHUB_TEST_CLI"); cli != nullptr && *cli != '\0') return cli;
 #ifdef IOTHUB_CLI_PATH
   return IOTHUB_CLI_PATH;
 #else

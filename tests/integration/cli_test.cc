@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -43,7 +44,10 @@ std::string NextCapturePrefix(const std::string& dir) {
 }
 
 std::vector<std::string> WithCli(std::vector<std::string> args) {
-  args.insert(args.begin(), IOTHUB_CLI_PATH);
+  // The environment's IOTHUB_TEST_CLI when set (scripts/test: the release build's), else the
+  // build's own.
+  const char* cli = std::getenv("IOTHUB_TEST_CLI");
+  args.insert(args.begin(), cli != nullptr && *cli != '\0' ? cli : IOTHUB_CLI_PATH);
   return args;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string_view>
@@ -146,8 +147,13 @@ std::optional<int> ChildProcess::WaitForExit(std::chrono::milliseconds limit) {
 std::string ChildProcess::out() const { return ReadFile(out_path_); }
 std::string ChildProcess::err() const { return ReadFile(err_path_); }
 
+std::string IothubdPath() {
+  const char* path = std::getenv("IOTHUB_TEST_IOTHUBD");
+  return path != nullptr && *path != '\0' ? path : IOTHUBD_PATH;
+}
+
 HubProcess::HubProcess(std::vector<std::string> args, const std::string& capture_dir)
-    : ChildProcess(WithProgram(IOTHUBD_PATH, std::move(args)), capture_dir + "/iothubd") {
+    : ChildProcess(WithProgram(IothubdPath(), std::move(args)), capture_dir + "/iothubd") {
   HUB_CHECK(started());
 }
 

@@ -64,7 +64,11 @@ class ChildProcess {
   std::string err_path_;
 };
 
-// The real iothubd (IOTHUBD_PATH) as a child process, its stdout and stderr captured to
+// The iothubd the tests run: the environment's IOTHUB_TEST_IOTHUBD when set (scripts/test runs the
+// reference scenario against the release build's daemon so), else the build's own (IOTHUBD_PATH).
+std::string IothubdPath();
+
+// The real iothubd (IothubdPath()) as a child process, its stdout and stderr captured to
 // `capture_dir`/iothubd.out and iothubd.err. Aborts the test binary when iothubd cannot be
 // started at all.
 class HubProcess : public ChildProcess {
