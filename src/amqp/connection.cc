@@ -88,8 +88,9 @@ std::string Encode(pn_message_t* message) {
   }
 }
 
-// What a receiver's disposition asks for a locked message.
-enum class Action { kComplete, kReject, kAbandon };
+// What a receiver's disposition asks for a locked message; kRelease: the message never reached
+// the client (its link went while it was on its way), so it goes back without counting.
+enum class Action { kComplete, kReject, kAbandon, kRelease };
 
 // Where the hub answers dispositions: inline on the queue's shard (the answer is only logged).
 // Never destroyed, so a shard finishing late never sees a dead object.
@@ -113,7 +114,7 @@ void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::str
   if (kind == LinkKind::kServiceFeedback) {
     endpoint.PostToShard(queue_shard, [&hub, lock = std::move(lock_token), action, log] {
       // Feedback cannot be dead-lettered: a rejected feedback message is taken as read.
-      if (action == Action::kAbandon) {
+      if (action == Action::kAbandon || action == Action::kRelease) {
         hub.feedback().Abandon(lock, log);
       } else {
         hub.feedback().Complete(lock, log);
@@ -128,6 +129,8 @@ void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::str
       return hub.RejectC2d(std::move(device), std::move(lock_token), LogInline(), log);
     case Action::kAbandon:
       return hub.AbandonC2d(std::move(device), std::move(lock_token), LogInline(), log);
+    case Action::kRelease:
+      return hub.ReleaseC2d(std::move(device), std::move(lock_token), LogInline(), log);
   }
 }
 
@@ -156,10 +159,10 @@ class PresenceLink final : public core::DeviceLink {
                                   serial = serial_, messages = std::move(messages)]() mutable {
       if (auto c = connection.lock(); c && c->OnC2d(device, serial, messages)) return;
       // The connection or its C2D link went while the messages were on their way: back to
-      // their queue.
+      // their queue, uncounted (the device never saw them).
       for (core::Message& m : messages) {
         ApplyAction(*endpoint, LinkKind::kDeviceC2d, 0, device, std::move(m.lock_token),
-                    Action::kAbandon);
+                    Action::kRelease);
       }
     });
   }

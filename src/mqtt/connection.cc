@@ -51,8 +51,8 @@ class Connection::Link final : public core::DeviceLink {
     home_.Post([connection = connection_, hub = &hub_, home = &home_, device = device_id_,
                 messages = std::move(messages)]() mutable {
       if (auto c = connection.lock()) return c->OnC2d(std::move(messages));
-      for (core::Message& m : messages) {  // the connection is gone: back to the queue
-        hub->AbandonC2d(device, std::move(m.lock_token), *home, [](Status) {});
+      for (core::Message& m : messages) {  // the connection is gone: back, uncounted
+        hub->ReleaseC2d(device, std::move(m.lock_token), *home, [](Status) {});
       }
     });
   }
@@ -475,7 +475,9 @@ void Connection::HandleUnsubscribe(Unsubscribe unsubscribe) {
       devicebound_qos_.reset();
       granted_ = 0;
       // Nothing more goes out on the topic (MQTT-3.10.4-2): what waits goes back to the queue.
-      for (Waiting& w : waiting_) SettleC2d(std::move(w.message.lock_token), Settle::kAbandon);
+      for (Waiting& w : waiting_) {
+        SettleC2d(std::move(w.message.lock_token), w.dup ? Settle::kAbandon : Settle::kRelease);
+      }
       waiting_.clear();
       ++c2d_stops_;
       std::weak_ptr<Connection> self = weak_from_this();
@@ -531,7 +533,7 @@ void Connection::Pump() {
 void Connection::OnC2d(std::vector<core::Message> messages) {
   if (state_ != State::kConnected || !devicebound_qos_ || c2d_stops_ > 0) {
     // Closed, or granted before an UNSUBSCRIBE: back to the queue.
-    for (core::Message& m : messages) SettleC2d(std::move(m.lock_token), Settle::kAbandon);
+    for (core::Message& m : messages) SettleC2d(std::move(m.lock_token), Settle::kRelease);
     return;
   }
   granted_ -= std::min<uint64_t>(granted_, messages.size());
@@ -540,7 +542,9 @@ void Connection::OnC2d(std::vector<core::Message> messages) {
 }
 
 void Connection::SendC2d(core::Message m, bool dup) {
-  if (!devicebound_qos_) return SettleC2d(std::move(m.lock_token), Settle::kAbandon);
+  if (!devicebound_qos_) {
+    return SettleC2d(std::move(m.lock_token), dup ? Settle::kAbandon : Settle::kRelease);
+  }
   std::string topic = DeviceboundTopic(device_id_, m);
   if (topic.size() > kMaxTopicLength) {
     // Percent-encoding can triple the properties; MQTT cannot carry such a topic. The message
@@ -628,6 +632,8 @@ void Connection::SettleC2d(std::string lock_token, Settle how) {
       return hub.RejectC2d(device_id_, std::move(lock_token), home, log);
     case Settle::kAbandon:
       return hub.AbandonC2d(device_id_, std::move(lock_token), home, [](Status) {});
+    case Settle::kRelease:
+      return hub.ReleaseC2d(device_id_, std::move(lock_token), home, [](Status) {});
   }
 }
 
@@ -688,7 +694,9 @@ void Connection::Shut(std::string_view why, bool client_fault) {
     if (!persistent_) {
       // A clean session ends with its connection: what it has not acknowledged goes back at once.
       for (Delivery& d : inflight_) SettleC2d(std::move(d.lock_token), Settle::kAbandon);
-      for (Waiting& w : waiting_) SettleC2d(std::move(w.message.lock_token), Settle::kAbandon);
+      for (Waiting& w : waiting_) {
+        SettleC2d(std::move(w.message.lock_token), w.dup ? Settle::kAbandon : Settle::kRelease);
+      }
     }
     inflight_.clear();
     expired_ = 0;

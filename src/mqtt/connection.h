@@ -127,7 +127,8 @@ class Connection : public net::StreamInput, public std::enable_shared_from_this<
   // Frees the places of deliveries whose lock ran out; sends waiting ones whose id is free.
   void DropExpiredDeliveries(Timestamp now);
   // A settlement of a locked message, through the hub (its answer is only logged).
-  enum class Settle { kComplete, kReject, kAbandon };
+  // kRelease: a delivery that never reached the device goes back without counting.
+  enum class Settle { kComplete, kReject, kAbandon, kRelease };
   void SettleC2d(std::string lock_token, Settle how);
   // Closes the connection: logs `why` (info for client faults, debug for ordinary ends), detaches
   // the session. Idempotent.

@@ -218,6 +218,16 @@ void C2dQueues::Abandon(std::string_view device_id, std::string_view lock_token,
   NotifyAvailable(key);
 }
 
+void C2dQueues::Release(std::string_view device_id, std::string_view lock_token,
+                        std::function<void(Status)> done) {
+  ProcessTimers();
+  QueuedMessage* m = core_.FindLocked(device_id, lock_token);
+  if (m == nullptr) return Reply<Status>(std::move(done), LockLost());
+  std::string key = m->key;
+  core_.Release(m, m->delivery_count, std::move(done));
+  NotifyAvailable(key);
+}
+
 void C2dQueues::RemoveWithFeedback(const std::vector<QueuedMessage*>& messages,
                                    FeedbackStatus status, bool retry_later,
                                    std::function<void(Status)> done) {

@@ -124,6 +124,11 @@ class C2dQueues {
               std::function<void(Status)> done);
   void Abandon(std::string_view device_id, std::string_view lock_token,
                std::function<void(Status)> done);
+  // Gives back a message that never reached the device (its connection went while the message
+  // was on its way to it): visible again at once, its delivery_count unchanged (a device that
+  // reconnects often must not see its messages dead-lettered unseen). `done` as for Abandon.
+  void Release(std::string_view device_id, std::string_view lock_token,
+               std::function<void(Status)> done);
 
   // Removes every message of the device, locked ones too (feedback Purged), and returns how many
   // (messages whose sending or removal is still in flight are not counted). NotFound when the

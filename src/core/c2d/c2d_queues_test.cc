@@ -98,6 +98,24 @@ TEST_F(C2dQueueTest, AbandonIncrementsDeliveryCountAndRedelivers) {
   ASSERT_TRUE(Complete("d1", second->lock_token).ok());
 }
 
+// A message that never reached the device (its connection went while it was on its way) goes
+// back visible, its delivery count unchanged, however often that happens.
+TEST_F(C2dQueueTest, ReleaseRedeliversWithoutCountingADelivery) {
+  SendOk("d1", Msg("x"));
+  for (int i = 0; i < 20; ++i) {  // beyond max_delivery_count: never dead-lettered
+    auto locked = Receive("d1");
+    ASSERT_TRUE(locked);
+    EXPECT_EQ(locked->delivery_count, 0u);
+    available_.clear();
+    ASSERT_TRUE(Release("d1", locked->lock_token).ok());
+    EXPECT_EQ(available_, std::vector<std::string>{"d1"});
+    EXPECT_EQ(Release("d1", locked->lock_token).reason(), "DeviceMessageLockLost");
+  }
+  auto last = Receive("d1");
+  ASSERT_TRUE(last);
+  ASSERT_TRUE(Complete("d1", last->lock_token).ok());
+}
+
 TEST_F(C2dQueueTest, AbandonPastMaxDeliveryCountDeadLetters) {
   SendOk("d1", Msg("x", AckMode::kNegative, "m-dc"));
   for (uint32_t i = 0; i < limits_.max_delivery_count; ++i) {

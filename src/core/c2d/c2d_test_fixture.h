@@ -111,6 +111,9 @@ class C2dFixture : public ::testing::Test {
   Status Abandon(std::string_view device, std::string_view token) {
     return Settle([&](auto done) { queues_->Abandon(device, token, done); });
   }
+  Status Release(std::string_view device, std::string_view token) {
+    return Settle([&](auto done) { queues_->Release(device, token, done); });
+  }
 
   Result<uint64_t> Purge(std::string_view device) {
     std::optional<Result<uint64_t>> out;

@@ -237,6 +237,12 @@ void Hub::AbandonC2d(std::string device_id, std::string lock_token, Executor& re
             std::move(done));
 }
 
+void Hub::ReleaseC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                     std::function<void(Status)> done) {
+  SettleC2d(std::move(device_id), std::move(lock_token), Settlement::kRelease, reply_to,
+            std::move(done));
+}
+
 void Hub::SettleC2d(std::string device_id, std::string lock_token, Settlement settlement,
                     Executor& reply_to, std::function<void(Status)> done) {
   size_t shard = ShardOf(device_id);
@@ -250,6 +256,8 @@ void Hub::SettleC2d(std::string device_id, std::string lock_token, Settlement se
         return queues.Reject(device_id, lock, std::move(reply));
       case Settlement::kAbandon:
         return queues.Abandon(device_id, lock, std::move(reply));
+      case Settlement::kRelease:
+        return queues.Release(device_id, lock, std::move(reply));
     }
   });
 }

@@ -111,6 +111,9 @@ class Hub {
                  std::function<void(Status)> done);
   void AbandonC2d(std::string device_id, std::string lock_token, Executor& reply_to,
                   std::function<void(Status)> done);
+  // A delivery that never reached the device goes back without counting (C2dQueues::Release).
+  void ReleaseC2d(std::string device_id, std::string lock_token, Executor& reply_to,
+                  std::function<void(Status)> done);
 
   // Sends a C2D message from any thread: runs on the device's shard and calls `done` on
   // `reply_to` with the sequence number once the message is durable, or with the error.
@@ -139,7 +142,7 @@ class Hub {
 
  private:
   Status DropOrphanQueues(size_t shard);
-  enum class Settlement { kComplete, kReject, kAbandon };
+  enum class Settlement { kComplete, kReject, kAbandon, kRelease };
   void SettleC2d(std::string device_id, std::string lock_token, Settlement settlement,
                  Executor& reply_to, std::function<void(Status)> done);
 
