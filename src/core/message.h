@@ -38,9 +38,9 @@ struct Message {
   // System properties stamped by the hub.
   uint64_t sequence_number = 0;
   std::optional<Timestamp> enqueued_time;
-  std::string lock_token;       // C2D: the lock of the current delivery
+  std::string lock_token;                  // C2D: the lock of the current delivery
   std::optional<Timestamp> lock_deadline;  // C2D: when that lock runs out
-  uint32_t delivery_count = 0;  // C2D: deliveries abandoned or expired so far
+  uint32_t delivery_count = 0;             // C2D: deliveries abandoned or expired so far
   std::string connection_device_id;
   std::string connection_auth_method;         // telemetry: e.g. {"scope":"device","type":"sas",...}
   std::string connection_auth_generation_id;  // telemetry: the device's generationId
