@@ -100,10 +100,10 @@ Executor& LogInline() {
 }
 
 // Applies `action` to a locked message of a device's C2D queue or of the feedback queue (on the
-// feedback shard). A lock that is gone (expired and handed out again, or already settled) changes
-// nothing: the disposition is simply late.
-void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::string device,
-                 std::string lock_token, Action action) {
+// feedback shard, kFeedbackShard). A lock that is gone (expired and handed out again, or already
+// settled) changes nothing: the disposition is simply late.
+void ApplyAction(Endpoint& endpoint, LinkKind kind, std::string device, std::string lock_token,
+                 Action action) {
   core::Hub& hub = endpoint.hub();
   auto log = [device, action](Status s) {
     if (!s.ok()) {
@@ -112,7 +112,7 @@ void ApplyAction(Endpoint& endpoint, LinkKind kind, size_t queue_shard, std::str
     }
   };
   if (kind == LinkKind::kServiceFeedback) {
-    endpoint.PostToShard(queue_shard, [&hub, lock = std::move(lock_token), action, log] {
+    endpoint.PostToShard(kFeedbackShard, [&hub, lock = std::move(lock_token), action, log] {
       // Feedback cannot be dead-lettered: a rejected feedback message is taken as read.
       if (action == Action::kAbandon || action == Action::kRelease) {
         hub.feedback().Abandon(lock, log);
@@ -161,13 +161,11 @@ class PresenceLink final : public core::DeviceLink {
       // The connection or its C2D link went while the messages were on their way: back to
       // their queue, uncounted (the device never saw them).
       for (core::Message& m : messages) {
-        ApplyAction(*endpoint, LinkKind::kDeviceC2d, 0, device, std::move(m.lock_token),
+        ApplyAction(*endpoint, LinkKind::kDeviceC2d, device, std::move(m.lock_token),
                     Action::kRelease);
       }
     });
   }
-
-  uint64_t serial() const { return serial_; }
 
  private:
   Endpoint& endpoint_;
@@ -184,7 +182,6 @@ struct Connection::Link {
   pn_link_t* link = nullptr;
   LinkAddress address;
   std::string grant;           // the scope of the grant that let it attach ("" for $cbs)
-  size_t queue_shard = 0;      // kServiceFeedback: the feedback shard
   core::AppendContext append;  // kDeviceTelemetry
   Timestamp last_touch;        // kDeviceTelemetry: registry activity
   std::unordered_map<uint64_t, pn_delivery_t*> held;  // receiving: waiting for the core
@@ -455,7 +452,6 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
     link->append.auth_method = core::auth::AuthMethodJson(grants_.at(grant).principal);
     link->append.generation_id = hub.registry().GenerationId(address.device_id).value_or("");
   }
-  if (address.kind == LinkKind::kServiceFeedback) link->queue_shard = kFeedbackShard;
 
   pn_terminus_copy(pn_link_source(pn), pn_link_remote_source(pn));
   pn_terminus_copy(pn_link_target(pn), pn_link_remote_target(pn));
@@ -502,8 +498,8 @@ void Connection::OnLinkOpen(pn_link_t* pn) {
                               // The link ended while the messages were on their way: back to their
                               // queue.
                               for (core::Message& m : messages) {
-                                ApplyAction(*endpoint, LinkKind::kServiceFeedback, kFeedbackShard,
-                                            "", std::move(m.lock_token), Action::kAbandon);
+                                ApplyAction(*endpoint, LinkKind::kServiceFeedback, "",
+                                            std::move(m.lock_token), Action::kAbandon);
                               }
                             });
     };
@@ -694,8 +690,7 @@ void Connection::OnOutcome(Link& link, pn_delivery_t* delivery) {
   if (link.address.kind == LinkKind::kDeviceC2d && action == Action::kComplete) {
     endpoint_.hub().registry().TouchActivity(link.address.device_id);
   }
-  ApplyAction(endpoint_, link.address.kind, link.queue_shard, link.address.device_id,
-              std::move(lock), action);
+  ApplyAction(endpoint_, link.address.kind, link.address.device_id, std::move(lock), action);
 }
 
 void Connection::Discard(pn_link_t* link, pn_delivery_t* delivery) {
@@ -992,8 +987,8 @@ void Connection::Forget(pn_link_t* pn) {
     // What the client neither accepted nor refused goes back to the queue at once rather than
     // when its lock runs out.
     for (auto& [delivery, lock] : link.unsettled) {
-      ApplyAction(endpoint_, link.address.kind, link.queue_shard, link.address.device_id,
-                  std::move(lock), Action::kAbandon);
+      ApplyAction(endpoint_, link.address.kind, link.address.device_id, std::move(lock),
+                  Action::kAbandon);
     }
   }
   if (link.is_device()) {

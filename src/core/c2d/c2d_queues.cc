@@ -155,29 +155,13 @@ std::vector<Message> C2dQueues::ReceiveAndLockUpTo(std::string_view device_id, s
   return out;
 }
 
-std::optional<std::pair<Message, Timestamp>> C2dQueues::FindLocked(std::string_view device_id,
-                                                                   std::string_view lock_token) {
-  ProcessTimers();
-  QueuedMessage* m = core_.FindLocked(device_id, lock_token);
-  if (m == nullptr) return std::nullopt;
-  Message out = m->stored.message;
-  out.lock_token = m->lock_token;
-  out.lock_deadline = m->lock_deadline;
-  out.delivery_count = m->delivery_count;
-  return std::pair{std::move(out), m->lock_deadline};
-}
-
 std::vector<Message> C2dQueues::Locked(std::string_view device_id) {
   ProcessTimers();
   std::vector<Message> out;
   for (QueuedMessage* m : core_.index().Messages(device_id)) {
     if (m->state != DeliveryState::kInvisible || m->lock_token.empty()) continue;
     if (core_.FindLocked(device_id, m->lock_token) == nullptr) continue;  // ran out
-    Message copy = m->stored.message;
-    copy.lock_token = m->lock_token;
-    copy.lock_deadline = m->lock_deadline;
-    copy.delivery_count = m->delivery_count;
-    out.push_back(std::move(copy));
+    out.push_back(QueueCore::LockedCopy(*m));
   }
   return out;
 }

@@ -103,14 +103,9 @@ class C2dQueues {
   std::vector<Message> ReceiveAndLockUpTo(std::string_view device_id, size_t max_count,
                                           std::optional<Duration> lock_timeout = {});
 
-  // A copy of the message `lock_token` still locks (as ReceiveAndLock returned it), with its lock
-  // deadline; nullopt when the lock is gone (expired, settled, the message expired). Locks
-  // survive a restart (Recover), so a front-end can send a delivery again after one.
-  std::optional<std::pair<Message, Timestamp>> FindLocked(std::string_view device_id,
-                                                          std::string_view lock_token);
   // Every message of the device whose lock still holds (as ReceiveAndLock returned it, with its
   // lock_deadline), oldest first: the deliveries a device's persistent session has not settled,
-  // which it sends again on reconnect.
+  // which it sends again on reconnect. Locks survive a restart (Recover), and so does this list.
   std::vector<Message> Locked(std::string_view device_id);
 
   // Settles the message locked by `lock_token`. Complete removes it (feedback Success); Reject

@@ -55,25 +55,25 @@ TEST_F(C2dRecoveryTest, ValidLockSurvivesRestartAndIsCompletable) {
   EXPECT_EQ(FeedbackCodes(), std::vector<std::string>{"Success"});
 }
 
-// MQTT sends an unacknowledged delivery again after a restart: it finds the locked message by its
-// lock token.
-TEST_F(C2dRecoveryTest, ALockedMessageIsFoundByItsTokenAfterRestartUntilTheLockGoes) {
+// A persistent MQTT session sends its unacknowledged deliveries again after a restart: they are
+// the device's messages still locked, with their lock tokens and deadlines.
+TEST_F(C2dRecoveryTest, ALockedMessageIsListedAfterRestartUntilTheLockGoes) {
   SendOk("d1", Msg("x", AckMode::kNone, "m-x"));
+  SendOk("d1", Msg("y", AckMode::kNone, "m-y"));  // visible, not locked: not listed
   auto m = Receive("d1");
   ASSERT_TRUE(m);
   Timestamp deadline = clock_.Now() + limits_.lock_timeout;
   Restart();
-  auto found = queues_->FindLocked("d1", m->lock_token);
-  ASSERT_TRUE(found.has_value());
-  EXPECT_EQ(found->first.body, "x");
-  EXPECT_EQ(found->first.message_id, "m-x");
-  EXPECT_EQ(found->first.lock_token, m->lock_token);
-  EXPECT_EQ(found->first.sequence_number, m->sequence_number);
-  EXPECT_EQ(found->second, deadline);
-  EXPECT_FALSE(queues_->FindLocked("d2", m->lock_token).has_value()) << "another device's";
-  EXPECT_FALSE(queues_->FindLocked("d1", "no-such-token").has_value());
+  std::vector<Message> locked = queues_->Locked("d1");
+  ASSERT_EQ(locked.size(), 1u);
+  EXPECT_EQ(locked[0].body, "x");
+  EXPECT_EQ(locked[0].message_id, "m-x");
+  EXPECT_EQ(locked[0].lock_token, m->lock_token);
+  EXPECT_EQ(locked[0].sequence_number, m->sequence_number);
+  EXPECT_EQ(locked[0].lock_deadline, deadline);
+  EXPECT_TRUE(queues_->Locked("d2").empty()) << "another device's";
   Advance(limits_.lock_timeout);
-  EXPECT_FALSE(queues_->FindLocked("d1", m->lock_token).has_value()) << "the lock ran out";
+  EXPECT_TRUE(queues_->Locked("d1").empty()) << "the lock ran out";
 }
 
 TEST_F(C2dRecoveryTest, LockThatExpiredDuringDowntimeReturnsToEnqueued) {

@@ -30,13 +30,17 @@ std::optional<Message> QueueCore::ReceiveAndLock(std::string_view key, Duration 
     if (m->stored.expiry <= now) continue;
     index_.Lock(m, NewUuid(), now + lock_timeout);
     PersistState(*m, nullptr);
-    Message out = m->stored.message;
-    out.lock_token = m->lock_token;
-    out.lock_deadline = m->lock_deadline;
-    out.delivery_count = m->delivery_count;
-    return out;
+    return LockedCopy(*m);
   }
   return std::nullopt;
+}
+
+Message QueueCore::LockedCopy(const QueuedMessage& m) {
+  Message out = m.stored.message;
+  out.lock_token = m.lock_token;
+  out.lock_deadline = m.lock_deadline;
+  out.delivery_count = m.delivery_count;
+  return out;
 }
 
 QueuedMessage* QueueCore::FindLocked(std::string_view key, std::string_view token) {

@@ -47,6 +47,9 @@ class QueueCore {
   // The message locked by `token` if it belongs to `key`, is kInvisible and neither its lock nor
   // its TTL has run out; nullptr otherwise (the caller answers "lock lost").
   QueuedMessage* FindLocked(std::string_view key, std::string_view token);
+  // A copy of a locked message as its receiver gets it: lock_token, lock_deadline and
+  // delivery_count filled.
+  static Message LockedCopy(const QueuedMessage& m);
 
   // kInvisible -> kEnqueued with delivery_count = `delivery_count`, at once in memory; persists
   // the state (kAsync) and calls `done` (may be empty) on the executor with the commit's status.
